@@ -1,0 +1,541 @@
+// The deterministic cluster simulator. One seed fixes everything: the cluster's shape and options,
+// every fault, every client operation and every message delay, so a failing seed replays exactly.
+//
+// Each seed runs rounds of chaos (drops, delays, reorders, duplicates, partitions and one-way
+// cuts, crashes that lose unpersisted state, pauses, leader transfers and membership changes,
+// while clients write and read), each followed by a heal: the network recovers, a majority is up,
+// and a leader must be elected and a write committed within a bounded number of ticks.
+//
+// Safety checks run after every tick (see Checker): election safety, log matching, leader
+// completeness, state-machine safety, and that every read saw every write acknowledged before it.
+
+import { ConfChangeType } from '../core/confchange.js';
+import { ProposalDroppedError } from '../core/errors.js';
+import type { TestingBugs } from '../core/raft.js';
+import { contextKey } from '../core/readonly.js';
+import { MemoryStorage } from '../core/storage.js';
+import { bootstrapStorage } from '../core/bootstrap.js';
+import { EntryType, Role, type ConfState, type Message, type NodeId, type Ready } from '../core/types.js';
+import { Checker, Violation } from './checker.js';
+import { SimNetwork } from './network.js';
+import { SimNode, encodeWrite, type NodeOptions } from './node.js';
+import { Rng } from './rng.js';
+
+export interface SimOptions {
+  readonly seed: number;
+  readonly trace?: (line: string) => void;
+  readonly bugs?: TestingBugs;
+  /** A deliberate driver bug for the self-test: send messages before persisting the Ready. */
+  readonly sendBeforePersist?: boolean;
+  /** Chaos rounds per seed. */
+  readonly rounds?: number;
+  /** Ticks of chaos per round. */
+  readonly chaosTicks?: number;
+}
+
+export interface SimResult {
+  readonly seed: number;
+  readonly ticks: number;
+  readonly violation: Violation | undefined;
+  readonly stats: SimStats;
+}
+
+export interface SimStats {
+  nodes: number;
+  writesAcked: number;
+  writesProposed: number;
+  readsServed: number;
+  elections: number;
+  crashes: number;
+  confChanges: number;
+  transfers: number;
+  snapshotsSent: number;
+  messages: number;
+}
+
+const KEYS = ['a', 'b', 'c'];
+/** Bound on the ticks a healed cluster may take to elect a leader and commit a write. */
+export const LIVENESS_TICKS_PER_ELECTION_TIMEOUT = 25;
+/** Bound on client operations in flight, so that a run without a leader does not pile them up. */
+const MAX_PENDING_CLIENT_OPS = 64;
+/** Bound on the ticks a resumed node catches up at once. */
+const MAX_CATCH_UP_TICKS = 100;
+/** Bound on delivery rounds within one tick (messages sent with zero delay are delivered at once). */
+const MAX_DELIVERY_ROUNDS_PER_TICK = 8;
+
+interface PendingWrite {
+  readonly id: number;
+  readonly key: string;
+  readonly node: NodeId;
+  readonly incarnation: number;
+}
+
+interface PendingRead {
+  readonly id: number;
+  readonly key: string;
+  readonly node: NodeId;
+  readonly incarnation: number;
+  readonly startTick: number;
+  /** Highest log index of a write to key acknowledged before the read began. */
+  readonly mustSeeIndex: number;
+  readIndex: number | undefined;
+}
+
+export class Simulation {
+  private readonly rng: Rng;
+  private readonly netRng: Rng;
+  private readonly net: SimNetwork;
+  private readonly nodes = new Map<NodeId, SimNode>();
+  private readonly checker = new Checker();
+  private readonly opts: NodeOptions;
+  private readonly trace: (line: string) => void;
+  private now = 0;
+  /** Crash points inside Ready handling fire only during chaos, not while healing. */
+  private chaosActive = false;
+  private nextOpId = 1;
+  private readonly ackedOps = new Set<number>();
+  private conf: { index: number; state: ConfState };
+  private nextNodeId: number;
+  private readonly pendingWrites = new Map<number, PendingWrite>();
+  private readonly pendingReads = new Map<string, PendingRead>();
+  /** Per key: the highest log index of an acknowledged write. */
+  private readonly ackedIndex = new Map<string, number>();
+  readonly stats: SimStats;
+
+  constructor(private readonly sim: SimOptions) {
+    this.rng = new Rng(sim.seed);
+    this.netRng = this.rng.fork();
+    this.net = new SimNetwork(this.netRng);
+    this.trace = sim.trace ?? (() => {});
+    const size = this.rng.chance(0.5) ? 3 : 5;
+    const checkQuorum = this.rng.chance(0.75);
+    this.opts = {
+      electionTick: 10,
+      heartbeatTick: this.rng.pick([1, 2, 3]),
+      preVote: this.rng.chance(0.75),
+      checkQuorum,
+      leaseReads: checkQuorum && this.rng.chance(0.3),
+      maxSizePerMsg: this.rng.pick([1, 200, 1024 * 1024]),
+      maxInflightMsgs: this.rng.pick([1, 4, 256]),
+      maxUncommittedEntriesSize: this.rng.pick([0, 2000]),
+      bugs: sim.bugs ?? {},
+    };
+    this.stats = {
+      nodes: size, writesAcked: 0, writesProposed: 0, readsServed: 0, elections: 0, crashes: 0,
+      confChanges: 0, transfers: 0, snapshotsSent: 0, messages: 0,
+    };
+    const members = Array.from({ length: size }, (_, i) => ({ id: i + 1 }));
+    for (const m of members) {
+      const disk = new MemoryStorage();
+      bootstrapStorage(disk, members);
+      const node = new SimNode(m.id, disk);
+      node.start(this.opts, this.rng.fork());
+      this.nodes.set(m.id, node);
+    }
+    this.nextNodeId = size + 1;
+    this.conf = { index: size, state: { voters: members.map((m) => m.id), learners: [] } };
+    this.trace(`seed ${sim.seed}: ${size} nodes ${JSON.stringify({ ...this.opts, bugs: undefined })}`);
+  }
+
+  run(): SimResult {
+    const rounds = this.sim.rounds ?? 3;
+    const chaosTicks = this.sim.chaosTicks ?? 300;
+    try {
+      for (let r = 0; r < rounds; r++) {
+        this.trace(`t=${this.now} round ${r}: chaos`);
+        this.chaosActive = true;
+        for (let i = 0; i < chaosTicks; i++) {
+          this.chaos();
+          this.clients();
+          this.tick();
+        }
+        this.chaosActive = false;
+        this.heal();
+      }
+      this.checker.checkConvergence(this.liveNodes());
+      return { seed: this.sim.seed, ticks: this.now, violation: undefined, stats: this.finalStats() };
+    } catch (err) {
+      if (err instanceof Violation) {
+        this.trace(`t=${this.now} VIOLATION ${err.message}`);
+        return { seed: this.sim.seed, ticks: this.now, violation: err, stats: this.finalStats() };
+      }
+      throw err;
+    }
+  }
+
+  private finalStats(): SimStats {
+    return { ...this.stats, messages: this.net.sent };
+  }
+
+  private liveNodes(): SimNode[] {
+    return [...this.nodes.values()].filter((n) => n.up);
+  }
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.liveNodes()) {
+      if (n.paused || n.raw!.raft.role !== Role.Leader) continue;
+      if (best === undefined || n.raw!.raft.term > best.raw!.raft.term) best = n;
+    }
+    return best;
+  }
+
+  /** The membership the cluster agreed on: the configuration applied at the highest index. */
+  private currentConf(): ConfState {
+    return this.conf.state;
+  }
+
+  private noteConf(index: number, state: ConfState): void {
+    if (index > this.conf.index) this.conf = { index, state };
+  }
+
+  // ---- one tick ------------------------------------------------------------------------------
+
+  private tick(): void {
+    this.now++;
+    for (let round = 0; round < MAX_DELIVERY_ROUNDS_PER_TICK; round++) {
+      const due = this.net.due(this.now, (id) => {
+        const n = this.nodes.get(id);
+        return n !== undefined && n.up && !n.paused;
+      });
+      if (due.length === 0 && round > 0) break;
+      for (const m of due) this.deliver(m);
+      if (round === 0) for (const n of this.liveNodes()) if (!n.paused) n.raw!.tick();
+      for (const n of this.liveNodes()) this.handleReady(n);
+    }
+    // Messages to nodes that are down are lost with their sockets.
+    for (const n of this.nodes.values()) if (!n.up) this.net.dropFor(n.id);
+    this.checker.checkTick(this.liveNodes(), this.now);
+  }
+
+  private deliver(m: Message): void {
+    const n = this.nodes.get(m.to);
+    if (n === undefined || !n.up) return;
+    this.trace(`t=${this.now} ${m.from}->${m.to} ${m.type} term=${m.term} idx=${m.index} logTerm=${m.logTerm} n=${m.entries.length} commit=${m.commit}${m.reject ? ' reject' : ''}${m.snapshot ? ` snap@${m.snapshot.metadata.index}` : ''}`);
+    n.raw!.step(m);
+  }
+
+  private handleReady(n: SimNode): void {
+    const raw = n.raw!;
+    while (raw.hasReady()) {
+      const rd = raw.ready();
+      if (rd.softState?.role === Role.Leader) {
+        this.stats.elections++;
+        this.trace(`t=${this.now} node ${n.id} is leader of term ${raw.raft.term}`);
+        this.checker.onLeader(n, this.liveNodes());
+      }
+      if (this.sim.sendBeforePersist === true) this.send(rd);
+      // Crash point: the driver died before persisting this Ready. Nothing of it survives.
+      if (this.chaosActive && this.rng.chance(0.0005)) {
+        this.crash(n, 'before persist');
+        return;
+      }
+      this.checker.onPersist(n, rd);
+      if (rd.snapshot !== undefined) n.disk.applySnapshot(rd.snapshot);
+      if (rd.entries.length > 0) n.disk.append(rd.entries);
+      if (rd.hardState !== undefined) n.disk.setHardState(rd.hardState);
+      // Crash point: persisted, but no message left and nothing was applied.
+      if (this.chaosActive && this.rng.chance(0.0005)) {
+        this.crash(n, 'after persist');
+        return;
+      }
+      if (this.sim.sendBeforePersist !== true) this.send(rd);
+      if (rd.snapshot !== undefined) {
+        n.restoreApp(rd.snapshot);
+        this.checker.onSnapshotApplied(n, rd.snapshot);
+        this.noteConf(rd.snapshot.metadata.index, rd.snapshot.metadata.confState);
+      }
+      for (const e of rd.committedEntries) {
+        this.checker.onApply(n, e);
+        const w = n.applyEntry(e);
+        if (e.type === EntryType.ConfChange) this.noteConf(e.index, n.confState);
+        if (w !== undefined) this.ackWrite(n, w.id, w.key, e.index);
+      }
+      raw.advance(rd);
+      for (const rs of rd.readStates) {
+        const r = this.pendingReads.get(contextKey(rs.context));
+        if (r !== undefined && r.node === n.id && r.incarnation === n.incarnation) r.readIndex = rs.index;
+      }
+      this.serveReads(n);
+      this.maybeCompact(n);
+    }
+  }
+
+  private send(rd: Ready): void {
+    for (const m of rd.messages) {
+      if (m.snapshot !== undefined) this.stats.snapshotsSent++;
+      this.net.send(m, this.now);
+      // The simulated transport always reports snapshot delivery as done (success).
+      if (m.type === 'snap') {
+        const from = this.nodes.get(m.from);
+        if (from?.up === true && !this.net.isCut(m.from, m.to)) from.raw!.reportSnapshot(m.to, true);
+      }
+    }
+  }
+
+  private ackWrite(n: SimNode, opId: number, key: string, index: number): void {
+    const w = this.pendingWrites.get(opId);
+    if (w === undefined || w.node !== n.id || w.incarnation !== n.incarnation) return;
+    this.pendingWrites.delete(opId);
+    this.ackedOps.add(opId);
+    this.stats.writesAcked++;
+    this.ackedIndex.set(key, Math.max(this.ackedIndex.get(key) ?? 0, index));
+    this.trace(`t=${this.now} write ${opId} ${key} acked at ${index} by ${n.id}`);
+  }
+
+  private serveReads(n: SimNode): void {
+    for (const [ctx, r] of this.pendingReads) {
+      if (r.node !== n.id || r.readIndex === undefined || n.applied < r.readIndex) continue;
+      if (r.incarnation !== n.incarnation) continue;
+      this.pendingReads.delete(ctx);
+      const seen = n.kv.get(r.key);
+      this.stats.readsServed++;
+      this.trace(`t=${this.now} read ${r.id} ${r.key} at ${n.id} index ${r.readIndex} saw write@${seen?.index ?? 0}`);
+      this.checker.onRead(r.key, r.mustSeeIndex, seen?.index ?? 0, `read ${r.id} of '${r.key}' at node ${n.id} (read index ${r.readIndex}, started t=${r.startTick})`);
+    }
+  }
+
+  private maybeCompact(n: SimNode): void {
+    const snapIndex = n.disk.snapshot().metadata.index;
+    if (n.applied - snapIndex < 24) return;
+    n.disk.createSnapshot(n.applied, n.confState, n.appSnapshotData());
+    const keep = this.rng.int(6);
+    const compactTo = n.applied - keep;
+    if (compactTo > n.disk.firstIndex()) n.disk.compact(compactTo);
+  }
+
+  // ---- clients -------------------------------------------------------------------------------
+
+  private clients(): void {
+    if (this.pendingWrites.size + this.pendingReads.size > MAX_PENDING_CLIENT_OPS) {
+      // Old operations whose node crashed or lost them will never finish; forget them.
+      this.expireClientOps();
+      return;
+    }
+    const live = this.liveNodes().filter((n) => !n.paused);
+    if (live.length === 0) return;
+    if (this.rng.chance(0.35)) this.proposeWrite(this.rng.pick(live));
+    if (this.rng.chance(0.25)) this.startRead(this.rng.pick(live));
+  }
+
+  private expireClientOps(): void {
+    for (const [id, w] of this.pendingWrites) {
+      const n = this.nodes.get(w.node);
+      if (n === undefined || n.incarnation !== w.incarnation || this.rng.chance(0.1)) this.pendingWrites.delete(id);
+    }
+    for (const [ctx, r] of this.pendingReads) {
+      if (this.now - r.startTick > 100) this.pendingReads.delete(ctx);
+    }
+  }
+
+  private proposeWrite(n: SimNode): boolean {
+    const id = this.nextOpId++;
+    const key = this.rng.pick(KEYS);
+    this.stats.writesProposed++;
+    try {
+      n.raw!.propose(encodeWrite({ op: 'put', id, key, value: `v${id}` }));
+    } catch (err) {
+      if (err instanceof ProposalDroppedError) return false;
+      throw err;
+    }
+    this.pendingWrites.set(id, { id, key, node: n.id, incarnation: n.incarnation });
+    this.trace(`t=${this.now} write ${id} ${key} proposed at ${n.id}`);
+    return true;
+  }
+
+  private startRead(n: SimNode): void {
+    const id = this.nextOpId++;
+    const key = this.rng.pick(KEYS);
+    const ctx = new TextEncoder().encode(`read-${id}`);
+    this.pendingReads.set(contextKey(ctx), {
+      id, key, node: n.id, incarnation: n.incarnation, startTick: this.now,
+      mustSeeIndex: this.ackedIndex.get(key) ?? 0, readIndex: undefined,
+    });
+    n.raw!.readIndex(ctx);
+  }
+
+  // ---- faults --------------------------------------------------------------------------------
+
+  private chaos(): void {
+    const ids = [...this.nodes.keys()];
+    const r = this.rng.next();
+    if (r < 0.01) {
+      const side = ids.filter(() => this.rng.chance(0.5));
+      this.net.partition(side, ids);
+      this.trace(`t=${this.now} partition [${side.join(',')}] | rest: cuts ${this.net.describeCuts()}`);
+    } else if (r < 0.02) {
+      const a = this.rng.pick(ids);
+      const b = this.rng.pick(ids);
+      if (a !== b) {
+        this.net.cut(a, b);
+        this.trace(`t=${this.now} one-way cut ${a}->${b}`);
+      }
+    } else if (r < 0.03) {
+      this.net.healPartitions();
+      this.trace(`t=${this.now} heal partitions`);
+    } else if (r < 0.038) {
+      const n = this.rng.maybePick(this.liveNodes());
+      if (n !== undefined) this.crash(n, 'chaos');
+    } else if (r < 0.05) {
+      const down = [...this.nodes.values()].filter((n) => !n.up);
+      if (down.length > 0) this.restart(this.rng.pick(down));
+    } else if (r < 0.055) {
+      const n = this.rng.maybePick(this.liveNodes());
+      if (n !== undefined) {
+        if (n.paused) this.resume(n);
+        else this.pause(n);
+      }
+    } else if (r < 0.065) {
+      this.net.faults = {
+        dropRate: this.rng.pick([0, 0.01, 0.05, 0.2]),
+        duplicateRate: this.rng.pick([0, 0.02, 0.1]),
+        maxDelay: this.rng.pick([0, 1, 3, 8]),
+      };
+      this.trace(`t=${this.now} network ${JSON.stringify(this.net.faults)}`);
+    } else if (r < 0.072) {
+      this.changeMembership();
+    } else if (r < 0.078) {
+      const lead = this.leader();
+      const conf = this.currentConf();
+      if (lead !== undefined && conf.voters.length > 1) {
+        const to = this.rng.pick(conf.voters);
+        this.stats.transfers++;
+        this.trace(`t=${this.now} transfer leadership ${lead.id} -> ${to}`);
+        lead.raw!.transferLeader(to);
+      }
+    }
+  }
+
+  private pause(n: SimNode): void {
+    n.paused = true;
+    n.pausedAt = this.now;
+    this.trace(`t=${this.now} node ${n.id} paused`);
+  }
+
+  /**
+   * A resumed process sees its monotonic clock jumped: the driver ticks the core for the time it
+   * missed before it handles anything else (capped: beyond a few election timeouts it is all alike).
+   */
+  private resume(n: SimNode): void {
+    n.paused = false;
+    const missed = Math.min(this.now - n.pausedAt, MAX_CATCH_UP_TICKS);
+    this.trace(`t=${this.now} node ${n.id} resumed, catching up ${missed} ticks`);
+    for (let i = 0; i < missed; i++) n.raw!.tick();
+  }
+
+  private crash(n: SimNode, why: string): void {
+    this.trace(`t=${this.now} crash node ${n.id} (${why})`);
+    this.stats.crashes++;
+    n.crash();
+    this.net.dropFor(n.id);
+  }
+
+  private restart(n: SimNode): void {
+    this.trace(`t=${this.now} restart node ${n.id}`);
+    n.start(this.opts, this.rng.fork());
+  }
+
+  private changeMembership(): void {
+    const lead = this.leader();
+    if (lead === undefined) return;
+    const conf = this.currentConf();
+    const raw = lead.raw!;
+    const tryPropose = (type: ConfChangeType, nodeId: NodeId): boolean => {
+      try {
+        raw.proposeConfChange({ type, nodeId, context: '' });
+      } catch (err) {
+        if (err instanceof ProposalDroppedError) return false;
+        throw err;
+      }
+      this.stats.confChanges++;
+      this.trace(`t=${this.now} propose ${type} ${nodeId} at leader ${lead.id}`);
+      return true;
+    };
+    const learner = conf.learners[0];
+    if (learner !== undefined) {
+      if (this.rng.chance(0.8)) tryPropose(ConfChangeType.AddNode, learner);
+      else tryPropose(ConfChangeType.RemoveNode, learner);
+      return;
+    }
+    if (conf.voters.length > 3 && this.rng.chance(0.5)) {
+      const victim = this.rng.pick(conf.voters);
+      tryPropose(ConfChangeType.RemoveNode, victim);
+      return;
+    }
+    if (conf.voters.length < 5 && this.nodes.size < 9) {
+      // A brand-new member with an empty disk; it catches up by log or snapshot as a learner.
+      const id = this.nextNodeId++;
+      const node = new SimNode(id, new MemoryStorage());
+      node.start(this.opts, this.rng.fork());
+      this.nodes.set(id, node);
+      if (!tryPropose(ConfChangeType.AddLearner, id)) {
+        this.nodes.delete(id);
+        this.nextNodeId--;
+      }
+    }
+  }
+
+  /** Removed members (and would-be members whose addition never committed) are shut down. */
+  private retireRemovedMembers(): void {
+    const conf = this.currentConf();
+    const members = new Set([...conf.voters, ...conf.learners]);
+    for (const n of [...this.nodes.values()]) {
+      if (members.has(n.id)) continue;
+      this.trace(`t=${this.now} retire node ${n.id}: not a member`);
+      n.crash();
+      this.net.dropFor(n.id);
+      this.nodes.delete(n.id);
+    }
+  }
+
+  // ---- heal and liveness ---------------------------------------------------------------------
+
+  private heal(): void {
+    this.net.healPartitions();
+    this.net.faults = { dropRate: 0, duplicateRate: 0, maxDelay: 1 };
+    for (const n of this.nodes.values()) if (n.paused) this.resume(n);
+    this.retireRemovedMembers();
+    const conf = this.currentConf();
+    // Restart members until a majority of voters is up; leave the rest down at random.
+    const down = conf.voters.map((id) => this.nodes.get(id)).filter((n): n is SimNode => n !== undefined && !n.up);
+    for (const n of down) {
+      const upVoters = conf.voters.filter((id) => this.nodes.get(id)?.up === true).length;
+      if (upVoters >= Math.floor(conf.voters.length / 2) + 1 && this.rng.chance(0.3)) continue;
+      this.restart(n);
+    }
+    for (const id of conf.learners) {
+      const n = this.nodes.get(id);
+      if (n !== undefined && !n.up) this.restart(n);
+    }
+    this.trace(`t=${this.now} heal: voters [${conf.voters.join(',')}] up [${this.liveNodes().map((n) => n.id).join(',')}]`);
+
+    const bound = LIVENESS_TICKS_PER_ELECTION_TIMEOUT * this.opts.electionTick;
+    const deadline = this.now + bound;
+    let probe: { id: number; node: SimNode; incarnation: number; at: number } | undefined;
+    while (this.now < deadline) {
+      this.tick();
+      if (probe !== undefined && this.ackedOps.has(probe.id)) {
+        this.trace(`t=${this.now} live: probe write ${probe.id} committed`);
+        return;
+      }
+      // A probe whose leader crashed or was deposed may never be acknowledged: propose another.
+      if (probe !== undefined && (probe.node.incarnation !== probe.incarnation || probe.node.raw?.raft.role !== Role.Leader)) {
+        probe = undefined;
+      }
+      const lead = this.leader();
+      if (probe === undefined && lead !== undefined && lead.raw!.raft.leadTransferee === 0) {
+        const id = this.nextOpId;
+        if (this.proposeWrite(lead)) probe = { id, node: lead, incarnation: lead.incarnation, at: this.now };
+      }
+    }
+    throw new Violation(
+      'liveness',
+      `no write committed within ${bound} ticks of healing (voters [${conf.voters.join(',')}], up [${this.liveNodes().map((n) => `${n.id}:${n.raw!.raft.role}/t${n.raw!.raft.term}`).join(' ')}])`,
+    );
+  }
+
+}
+
+export function runSeed(opts: SimOptions): SimResult {
+  return new Simulation(opts).run();
+}
