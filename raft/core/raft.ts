@@ -921,7 +921,11 @@ export class Raft {
       return false;
     }
     const cs = snap.metadata.confState;
-    if (!cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
+    // A node that was never configured is joining: the snapshot may predate the conf change that
+    // added it, which it will then apply from the log. Any other node missing from the
+    // snapshot's configuration was removed and must not take it.
+    const joining = this.prs.voters.length === 0 && this.prs.learners.length === 0;
+    if (!joining && !cs.voters.includes(this.id) && !cs.learners.includes(this.id)) return false;
     if (this.raftLog.matchTerm(index, term)) {
       // Our log already has the snapshot's last entry: fast-forward the commit index instead.
       this.raftLog.commitTo(index);

@@ -24,7 +24,8 @@ export interface InitialState {
 
 /**
  * What the core reads from stable storage. Indexes are of the persisted log.
- * Invariant: snapshot().metadata.index + 1 === firstIndex() and lastIndex() >= firstIndex() - 1.
+ * Invariants: snapshot().metadata.index >= firstIndex() - 1 (compaction may run ahead of the
+ * snapshot only up to what the snapshot covers) and lastIndex() >= firstIndex() - 1.
  */
 export interface Storage {
   initialState(): InitialState;

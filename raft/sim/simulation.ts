@@ -9,7 +9,7 @@
 // Safety checks run after every tick (see Checker): election safety, log matching, leader
 // completeness, state-machine safety, and that every read saw every write acknowledged before it.
 
-import { ConfChangeType } from '../core/confchange.js';
+import { ConfChangeType, applyToConfState } from '../core/confchange.js';
 import { ProposalDroppedError } from '../core/errors.js';
 import type { TestingBugs } from '../core/raft.js';
 import { contextKey } from '../core/readonly.js';
@@ -88,6 +88,12 @@ export class Simulation {
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly checker = new Checker();
   private readonly opts: NodeOptions;
+  /**
+   * 'mixed': every kind of fault at a moderate rate. 'leader-churn': leaders crash soon after
+   * they are elected and nodes restart quickly, over a lossy network — the histories of the
+   * paper's Figure 8, where divergent uncommitted suffixes pile up across terms.
+   */
+  private readonly profile: 'mixed' | 'leader-churn';
   private readonly trace: (line: string) => void;
   private now = 0;
   /** Crash points inside Ready handling fire only during chaos, not while healing. */
@@ -95,6 +101,10 @@ export class Simulation {
   private nextOpId = 1;
   private readonly ackedOps = new Set<number>();
   private conf: { index: number; state: ConfState };
+  /** The configuration the latest accepted conf-change proposal would produce, if it commits. */
+  private proposedConf: ConfState | undefined = undefined;
+  /** Leader churn: crashes scheduled for new leaders, a few ticks into their term. */
+  private readonly scheduledCrashes = new Map<NodeId, { at: number; incarnation: number }>();
   private nextNodeId: number;
   private readonly pendingWrites = new Map<number, PendingWrite>();
   private readonly pendingReads = new Map<string, PendingRead>();
@@ -108,6 +118,7 @@ export class Simulation {
     this.net = new SimNetwork(this.netRng);
     this.trace = sim.trace ?? (() => {});
     const size = this.rng.chance(0.5) ? 3 : 5;
+    this.profile = this.rng.chance(0.25) ? 'leader-churn' : 'mixed';
     const checkQuorum = this.rng.chance(0.75);
     this.opts = {
       electionTick: 10,
@@ -115,7 +126,8 @@ export class Simulation {
       preVote: this.rng.chance(0.75),
       checkQuorum,
       leaseReads: checkQuorum && this.rng.chance(0.3),
-      maxSizePerMsg: this.rng.pick([1, 200, 1024 * 1024]),
+      // One entry per append under churn: an old-term entry can then reach a majority alone.
+      maxSizePerMsg: this.profile === 'leader-churn' ? 1 : this.rng.pick([1, 200, 1024 * 1024]),
       maxInflightMsgs: this.rng.pick([1, 4, 256]),
       maxUncommittedEntriesSize: this.rng.pick([0, 2000]),
       bugs: sim.bugs ?? {},
@@ -134,7 +146,7 @@ export class Simulation {
     }
     this.nextNodeId = size + 1;
     this.conf = { index: size, state: { voters: members.map((m) => m.id), learners: [] } };
-    this.trace(`seed ${sim.seed}: ${size} nodes ${JSON.stringify({ ...this.opts, bugs: undefined })}`);
+    this.trace(`seed ${sim.seed}: ${size} nodes, ${this.profile} ${JSON.stringify({ ...this.opts, bugs: undefined })}`);
   }
 
   run(): SimResult {
@@ -223,6 +235,9 @@ export class Simulation {
         this.stats.elections++;
         this.trace(`t=${this.now} node ${n.id} is leader of term ${raw.raft.term}`);
         this.checker.onLeader(n, this.liveNodes());
+        if (this.profile === 'leader-churn' && this.chaosActive && this.rng.chance(0.5)) {
+          this.scheduledCrashes.set(n.id, { at: this.now + this.rng.int(4), incarnation: n.incarnation });
+        }
       }
       if (this.sim.sendBeforePersist === true) this.send(rd);
       // Crash point: the driver died before persisting this Ready. Nothing of it survives.
@@ -357,6 +372,10 @@ export class Simulation {
   // ---- faults --------------------------------------------------------------------------------
 
   private chaos(): void {
+    if (this.profile === 'leader-churn') {
+      this.churn();
+      return;
+    }
     const ids = [...this.nodes.keys()];
     const r = this.rng.next();
     if (r < 0.01) {
@@ -406,6 +425,26 @@ export class Simulation {
     }
   }
 
+  private churn(): void {
+    for (const [id, c] of this.scheduledCrashes) {
+      const n = this.nodes.get(id);
+      if (c.at > this.now) continue;
+      this.scheduledCrashes.delete(id);
+      if (n?.up === true && n.incarnation === c.incarnation) this.crash(n, 'scheduled leader crash');
+    }
+    const lead = this.leader();
+    if (lead !== undefined) {
+      // Writes go to the leader, which soon dies with a suffix replicated to some followers only.
+      if (this.rng.chance(0.5)) this.proposeWrite(lead);
+      if (this.rng.chance(0.12)) this.crash(lead, 'leader churn');
+    }
+    const down = [...this.nodes.values()].filter((n) => !n.up);
+    if (down.length > 0 && this.rng.chance(0.15)) this.restart(this.rng.pick(down));
+    if (this.rng.chance(0.02)) {
+      this.net.faults = { dropRate: this.rng.pick([0, 0.1, 0.3]), duplicateRate: 0.02, maxDelay: this.rng.pick([1, 4, 10]) };
+    }
+  }
+
   private pause(n: SimNode): void {
     n.paused = true;
     n.pausedAt = this.now;
@@ -448,6 +487,7 @@ export class Simulation {
         throw err;
       }
       this.stats.confChanges++;
+      this.proposedConf = applyToConfState(this.currentConf(), { type, nodeId, context: '' });
       this.trace(`t=${this.now} propose ${type} ${nodeId} at leader ${lead.id}`);
       return true;
     };
@@ -496,16 +536,17 @@ export class Simulation {
     for (const n of this.nodes.values()) if (n.paused) this.resume(n);
     this.retireRemovedMembers();
     const conf = this.currentConf();
-    // Restart members until a majority of voters is up; leave the rest down at random.
-    const down = conf.voters.map((id) => this.nodes.get(id)).filter((n): n is SimNode => n !== undefined && !n.up);
-    for (const n of down) {
-      const upVoters = conf.voters.filter((id) => this.nodes.get(id)?.up === true).length;
-      if (upVoters >= Math.floor(conf.voters.length / 2) + 1 && this.rng.chance(0.3)) continue;
-      this.restart(n);
-    }
-    for (const id of conf.learners) {
+    // Restart members until a majority of voters is up — in the applied configuration and in the
+    // one a pending conf change may still produce; leave the rest down at random.
+    const confs = this.proposedConf === undefined ? [conf] : [conf, this.proposedConf];
+    const majorityUp = (): boolean =>
+      confs.every((c) => c.voters.filter((id) => this.nodes.get(id)?.up === true).length >= Math.floor(c.voters.length / 2) + 1);
+    const members = [...new Set(confs.flatMap((c) => [...c.voters, ...c.learners]))];
+    for (const id of members) {
       const n = this.nodes.get(id);
-      if (n !== undefined && !n.up) this.restart(n);
+      if (n === undefined || n.up) continue;
+      if (majorityUp() && this.rng.chance(0.3)) continue;
+      this.restart(n);
     }
     this.trace(`t=${this.now} heal: voters [${conf.voters.join(',')}] up [${this.liveNodes().map((n) => n.id).join(',')}]`);
 
