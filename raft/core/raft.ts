@@ -315,8 +315,12 @@ export class Raft {
     if (this.electionElapsed >= this.electionTimeout) {
       this.electionElapsed = 0;
       if (this.checkQuorum) this.step(message({ type: MessageType.CheckQuorum, from: this.id }));
-      // A transfer that did not finish within an election timeout is abandoned.
-      if (this.role === Role.Leader && this.leadTransferee !== NONE) this.leadTransferee = NONE;
+      // A transfer that did not finish within an election timeout is abandoned — unless this
+      // leader was removed, which keeps handing off until another leader takes over.
+      if (this.role === Role.Leader && this.leadTransferee !== NONE) {
+        if (this.prs.progress.get(this.id)?.isLearner === false) this.leadTransferee = NONE;
+        else this.handOffAfterRemoval();
+      }
     }
     if (this.role !== Role.Leader) return;
     if (this.heartbeatElapsed >= this.heartbeatTimeout) {
@@ -605,6 +609,29 @@ export class Raft {
     this.leadTransferee = transferee;
     if (pr.match === this.raftLog.lastIndex()) this.sendTimeoutNow(transferee);
     else this.sendAppend(transferee);
+  }
+
+  /** A leader no longer in the configuration transfers to the most up-to-date voter. */
+  private handOffAfterRemoval(): void {
+    let best: NodeId = NONE;
+    let bestMatch = -1;
+    for (const id of this.prs.voters) {
+      if (id === this.leadTransferee) continue; // it did not answer in time: try another
+      const match = this.prs.progress.get(id)?.match ?? 0;
+      if (match > bestMatch) {
+        best = id;
+        bestMatch = match;
+      }
+    }
+    if (best === NONE) best = this.leadTransferee;
+    if (best === NONE) {
+      this.becomeFollower(this.term, NONE);
+      return;
+    }
+    this.leadTransferee = best;
+    this.electionElapsed = 0;
+    if (bestMatch === this.raftLog.lastIndex()) this.sendTimeoutNow(best);
+    else this.sendAppend(best);
   }
 
   private sendTimeoutNow(to: NodeId): void {
@@ -949,8 +976,10 @@ export class Raft {
     if (me !== undefined && this.role === Role.Leader) me.match = Math.max(me.match, this.raftLog.lastIndex());
     if (this.role !== Role.Leader) return next;
     if (me === undefined || me.isLearner) {
-      // A removed leader steps down; the remaining voters elect a new one.
-      this.becomeFollower(this.term, NONE);
+      // A removed leader must not simply step down: followers may not know yet that its removal
+      // committed, so they still count it in their quorum, and it rightly refuses its vote to any
+      // of them whose log is behind its own. It hands leadership on instead (thesis §4.2.2).
+      this.handOffAfterRemoval();
       return next;
     }
     if (this.leadTransferee !== NONE && !this.prs.isVoter(this.leadTransferee)) this.leadTransferee = NONE;

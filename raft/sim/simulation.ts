@@ -515,10 +515,21 @@ export class Simulation {
     }
   }
 
-  /** Removed members (and would-be members whose addition never committed) are shut down. */
+  /**
+   * Every configuration some live node may still act on: the applied one, a pending proposal's,
+   * and each live node's own view (a node that has not applied a removal still counts the removed
+   * member in its quorum).
+   */
+  private configurationsInPlay(): ConfState[] {
+    const confs = [this.currentConf()];
+    if (this.proposedConf !== undefined) confs.push(this.proposedConf);
+    for (const n of this.liveNodes()) if (n.confState.voters.length > 0) confs.push(n.confState);
+    return confs;
+  }
+
+  /** Nodes no configuration in play counts are shut down, as an operator would. */
   private retireRemovedMembers(): void {
-    const conf = this.currentConf();
-    const members = new Set([...conf.voters, ...conf.learners]);
+    const members = new Set(this.configurationsInPlay().flatMap((c) => [...c.voters, ...c.learners]));
     for (const n of [...this.nodes.values()]) {
       if (members.has(n.id)) continue;
       this.trace(`t=${this.now} retire node ${n.id}: not a member`);
@@ -536,9 +547,9 @@ export class Simulation {
     for (const n of this.nodes.values()) if (n.paused) this.resume(n);
     this.retireRemovedMembers();
     const conf = this.currentConf();
-    // Restart members until a majority of voters is up — in the applied configuration and in the
-    // one a pending conf change may still produce; leave the rest down at random.
-    const confs = this.proposedConf === undefined ? [conf] : [conf, this.proposedConf];
+    // Restart members until a majority of voters is up in every configuration in play; leave the
+    // rest down at random.
+    const confs = this.configurationsInPlay();
     const majorityUp = (): boolean =>
       confs.every((c) => c.voters.filter((id) => this.nodes.get(id)?.up === true).length >= Math.floor(c.voters.length / 2) + 1);
     const members = [...new Set(confs.flatMap((c) => [...c.voters, ...c.learners]))];

@@ -1,0 +1,297 @@
+// The MVCC key-value state machine every master applies from the Raft log, with etcd v3 semantics,
+// stored in named sub-databases of the master's LMDB environment (shared with the Raft log).
+//
+// It knows nothing of Raft: it receives committed entries in log order. Each entry is applied in
+// one LMDB write transaction that also records its index, so a restarted master resumes after
+// appliedIndex and never applies an entry twice. Determinism: the state after applying a sequence
+// of entries depends on nothing but those entries (no clock, no randomness, no Map order), so every
+// master reaches the same state, byte for byte as its snapshot shows.
+//
+// Invariants: appliedIndex only grows; compactRevision <= currentRevision; currentRevision is the
+// main revision of the newest history entry (or 1, etcd's revision of an empty store).
+
+import type { RootDatabase } from 'lmdb';
+import { type Command, type RangeRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
+import { compactHistory } from './compaction.js';
+import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
+import { decodeLeaseIdKey, leaseIdKey, plainBytes } from './keyspace.js';
+import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
+import type { ApplyOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
+import { restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
+import {
+  INITIAL_META,
+  META_STATE_KEY,
+  type MetaState,
+  type MvccTables,
+  decodeLease,
+  decodeMeta,
+  encodeMeta,
+  openTables,
+} from './tables.js';
+import { WriteTxn } from './writer.js';
+
+const LEASE_ID_BYTES = 8;
+
+/** What changed, told to listeners (the watch hub) after the change is committed. */
+export type StoreChange =
+  /** One entry's writes, all at `revision`, in sub-revision order; each event carries its prevKv. */
+  | { readonly type: 'applied'; readonly revision: number; readonly events: readonly WatchEvent[] }
+  | { readonly type: 'compacted'; readonly compactRevision: number }
+  /** The whole state was replaced by a snapshot. */
+  | { readonly type: 'restored'; readonly revision: number; readonly compactRevision: number };
+
+/** Called synchronously after each commit. Must not throw (an exception reaches apply's caller). */
+export type StoreListener = (change: StoreChange) => void;
+
+export interface StoreStats {
+  /** History entries kept (versions and tombstones since the compact revision). */
+  readonly historyEntries: number;
+  readonly liveKeys: number;
+  readonly leases: number;
+}
+
+interface Execution {
+  readonly response: CommandResponse;
+  readonly meta: MetaState;
+  readonly events: readonly WatchEvent[];
+}
+
+export class MvccStore {
+  private readonly reader: MvccReader;
+  private readonly listeners = new Set<StoreListener>();
+  /** A copy of mvcc.meta as last committed. */
+  private meta: MetaState;
+
+  private constructor(private readonly tables: MvccTables) {
+    this.reader = new MvccReader(tables);
+    const metaBytes = tables.meta.get(META_STATE_KEY);
+    this.meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes);
+  }
+
+  /** Opens (creating if needed) the store's sub-databases in an already-open environment. */
+  static open(root: RootDatabase): MvccStore {
+    return new MvccStore(openTables(root));
+  }
+
+  /** The index of the last log entry applied; the driver resumes with the next one. */
+  get appliedIndex(): number {
+    return this.meta.appliedIndex;
+  }
+
+  get currentRevision(): number {
+    return this.meta.currentRevision;
+  }
+
+  get compactRevision(): number {
+    return this.meta.compactRevision;
+  }
+
+  /**
+   * Applies the committed entry at `index`. An index at or below appliedIndex was applied before
+   * and is skipped. A deterministic failure is returned as `rejected` (the entry still counts as
+   * applied); a thrown error is an I/O failure, and the master must stop.
+   */
+  apply(index: number, command: Command): ApplyOutcome {
+    checkIndex(index);
+    if (index <= this.meta.appliedIndex) return { status: 'skipped', index };
+    let normalized: Command;
+    try {
+      normalized = validateCommand(command);
+    } catch (error) {
+      if (error instanceof MvccError) return this.reject(index, error);
+      throw error;
+    }
+    return this.applyValid(index, normalized);
+  }
+
+  /** Applies an entry's encoded command; undecodable bytes are rejected like any invalid command. */
+  applyEntry(index: number, bytes: Uint8Array): ApplyOutcome {
+    checkIndex(index);
+    if (index <= this.meta.appliedIndex) return { status: 'skipped', index };
+    let command: Command;
+    try {
+      command = decodeCommand(bytes);
+    } catch (error) {
+      if (error instanceof MvccError) return this.reject(index, error);
+      throw error;
+    }
+    return this.applyValid(index, command);
+  }
+
+  /** Records an entry that carries no command (Raft's empty entry, a configuration change). */
+  markApplied(index: number): void {
+    checkIndex(index);
+    if (index <= this.meta.appliedIndex) return;
+    this.commitMeta({ ...this.meta, appliedIndex: index });
+  }
+
+  private commitMeta(meta: MetaState): void {
+    this.tables.root.transactionSync(() => this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta)));
+    this.meta = meta;
+  }
+
+  /**
+   * The command's transaction was aborted, so its writes are gone; the index is recorded in a
+   * transaction of its own. A crash in between replays the entry, which fails the same way again.
+   */
+  private reject(index: number, error: MvccError): ApplyOutcome {
+    this.commitMeta({ ...this.meta, appliedIndex: index });
+    return { status: 'rejected', index, error };
+  }
+
+  private applyValid(index: number, command: Command): ApplyOutcome {
+    let execution: Execution;
+    try {
+      execution = this.tables.root.transactionSync(() => this.execute(index, command));
+    } catch (error) {
+      if (error instanceof MvccError) return this.reject(index, error);
+      throw error;
+    }
+    const before = this.meta;
+    this.meta = execution.meta;
+    const changes: StoreChange[] = [];
+    if (execution.events.length > 0) {
+      changes.push({ type: 'applied', revision: execution.meta.currentRevision, events: execution.events });
+    }
+    if (execution.meta.compactRevision !== before.compactRevision) {
+      changes.push({ type: 'compacted', compactRevision: execution.meta.compactRevision });
+    }
+    this.notify(changes);
+    return { status: 'applied', index, response: execution.response };
+  }
+
+  /** Runs inside the write transaction; an MvccError thrown here aborts it. */
+  private execute(index: number, command: Command): Execution {
+    const begin = this.meta;
+    const txn = new WriteTxn(this.tables, this.reader, begin.currentRevision, begin.compactRevision);
+    let compactRevision = begin.compactRevision;
+    let response: CommandResponse;
+    switch (command.type) {
+      case 'put':
+        response = txn.put(command);
+        break;
+      case 'deleteRange':
+        response = txn.deleteRange(command);
+        break;
+      case 'txn':
+        response = txn.txn(command);
+        break;
+      case 'compact':
+        if (command.revision > begin.currentRevision) {
+          throw new FutureRevisionError(command.revision, begin.currentRevision);
+        }
+        if (command.revision <= begin.compactRevision) throw new CompactedError(command.revision, begin.compactRevision);
+        compactHistory(this.tables, command.revision);
+        compactRevision = command.revision;
+        response = { type: 'compact', revision: begin.currentRevision };
+        break;
+      case 'leaseGrant':
+        txn.grantLease(command.id, command.ttl);
+        response = { type: 'leaseGrant', revision: txn.revision, id: command.id, ttl: command.ttl };
+        break;
+      case 'leaseRevoke':
+        txn.revokeLease(command.id);
+        response = { type: 'leaseRevoke', revision: txn.revision };
+        break;
+    }
+    const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision };
+    this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
+    return { response, meta, events: txn.events };
+  }
+
+  private notify(changes: readonly StoreChange[]): void {
+    let failure: { error: unknown } | undefined;
+    for (const change of changes) {
+      for (const listener of [...this.listeners]) {
+        try {
+          listener(change);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    }
+    // Every listener heard every change; only then does a listener's failure surface.
+    if (failure !== undefined) throw failure.error;
+  }
+
+  subscribe(listener: StoreListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * etcd's Range against local state (a serializable read; for a linearizable one the caller first
+   * waits until appliedIndex reaches the read index). Throws InvalidCommandError, CompactedError or
+   * FutureRevisionError.
+   */
+  range(request: RangeRequest): RangeResponse {
+    return this.reader.range(validateRangeRequest(request), this.meta);
+  }
+
+  /**
+   * History events from query.fromRevision to query.toRevision, for watchers catching up.
+   * Throws CompactedError when fromRevision <= compactRevision: compaction removed part of that
+   * history (including tombstones at the compact revision itself).
+   */
+  readEvents(query: HistoryQuery): HistoryBatch {
+    if (query.fromRevision <= this.meta.compactRevision) {
+      throw new CompactedError(query.fromRevision, this.meta.compactRevision);
+    }
+    return this.reader.readEvents({ ...query, toRevision: Math.min(query.toRevision, this.meta.currentRevision) });
+  }
+
+  /** Every lease in id order, with its granted TTL and attached keys. */
+  leases(): LeaseInfo[] {
+    const leases: LeaseInfo[] = [];
+    for (const { key, value } of this.tables.leases.getRange({})) {
+      const id = decodeLeaseIdKey(key);
+      leases.push({ id, ttl: decodeLease(value, id), keys: this.leaseKeys(id) });
+    }
+    return leases;
+  }
+
+  lease(id: number): LeaseInfo | undefined {
+    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    const value = this.tables.leases.get(leaseIdKey(id));
+    return value === undefined ? undefined : { id, ttl: decodeLease(value, id), keys: this.leaseKeys(id) };
+  }
+
+  private leaseKeys(id: number): Uint8Array[] {
+    const keys: Uint8Array[] = [];
+    for (const leaseKey of this.tables.leaseKeys.getKeys({ start: leaseIdKey(id), end: leaseIdKey(id + 1) })) {
+      keys.push(plainBytes(leaseKey.subarray(LEASE_ID_BYTES)));
+    }
+    return keys;
+  }
+
+  stats(): StoreStats {
+    return {
+      historyEntries: this.tables.revisions.getCount(),
+      liveKeys: this.tables.current.getCount(),
+      leases: this.tables.leases.getCount(),
+    };
+  }
+
+  /** The full state (history since compactRevision, leases, counters, applied index), deterministically encoded. */
+  snapshot(): Uint8Array {
+    return snapshotBytes(this.tables);
+  }
+
+  /** The same bytes as snapshot(), in chunks of about SNAPSHOT_CHUNK_BYTES, from one consistent view. */
+  snapshotChunks(): Generator<Uint8Array> {
+    return snapshotChunks(this.tables);
+  }
+
+  /**
+   * Replaces the whole state with a snapshot (one or more chunks), atomically: on a
+   * SnapshotFormatError nothing changes. Watchers then catch up from the restored history.
+   */
+  restore(source: Uint8Array | Iterable<Uint8Array>): void {
+    this.meta = restoreSnapshot(this.tables, source);
+    this.notify([{ type: 'restored', revision: this.meta.currentRevision, compactRevision: this.meta.compactRevision }]);
+  }
+}
+
+function checkIndex(index: number): void {
+  if (!Number.isSafeInteger(index) || index < 1) throw new RangeError(`log index must be a positive integer, got ${index}`);
+}

@@ -1,0 +1,238 @@
+// The store's full state as bytes, for a new or lagging member, and its restoration. A snapshot is a
+// sequence of msgpack frames; the concatenation of the chunks is the snapshot:
+//
+//   ["flotilla.mvcc.snapshot", version, appliedIndex, currentRevision, compactRevision]
+//   ["revisions", [[main, sub, record], ...]]      zero or more, in revision order
+//   ["leases", [[id, ttl], ...]]                    zero or more, in id order
+//   ["end", revisionCount, leaseCount]              so a truncated snapshot is refused
+//
+// Only the source tables are sent (history since the compact revision, leases, counters); the
+// indexes are rebuilt on restore. Everything is read in key order from one LMDB read transaction,
+// so the same state always gives the same bytes.
+
+import { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS, MAX_REQUEST_BYTES } from './commands.js';
+import { SnapshotFormatError } from './errors.js';
+import { FieldReader } from './fields.js';
+import {
+  MAX_KEY_BYTES,
+  type Revision,
+  compareRevisions,
+  decodeLeaseIdKey,
+  decodeRevisionKey,
+  indexKey,
+  leaseIdKey,
+  revisionKey,
+} from './keyspace.js';
+import {
+  EMPTY_BYTES,
+  INDEX_PUT,
+  INDEX_TOMBSTONE,
+  INITIAL_META,
+  META_STATE_KEY,
+  type MetaState,
+  type MvccTables,
+  decodeLease,
+  decodeMeta,
+  decodeRecord,
+  encodeLease,
+  encodeMeta,
+  pack,
+  tryDecodeRecord,
+  unpackAll,
+} from './tables.js';
+
+/** A frame closes once its entries reach this many bytes; one frame holds at most this plus one record. */
+export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+
+const SNAPSHOT_MAGIC = 'flotilla.mvcc.snapshot';
+const SNAPSHOT_FORMAT_VERSION = 1;
+/** Per-entry framing overhead counted towards SNAPSHOT_CHUNK_BYTES (two integers and headers). */
+const ENTRY_OVERHEAD_BYTES = 24;
+const LEASE_ID_BYTES = 8;
+/** A history record holds one key and one value, and both came through a request. */
+const MAX_RECORD_BYTES = MAX_REQUEST_BYTES + MAX_KEY_BYTES + 64;
+
+/** The snapshot as chunks of at most about SNAPSHOT_CHUNK_BYTES, read from one consistent view. */
+export function* snapshotChunks(tables: MvccTables): Generator<Uint8Array> {
+  const transaction = tables.root.useReadTransaction();
+  try {
+    const metaBytes = tables.meta.get(META_STATE_KEY, { transaction });
+    const meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes);
+    yield pack([SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision]);
+
+    let revisionCount = 0;
+    let batch: unknown[] = [];
+    let batchBytes = 0;
+    for (const { key, value } of tables.revisions.getRange({ transaction })) {
+      const revision = decodeRevisionKey(key);
+      batch.push([revision.main, revision.sub, value]);
+      batchBytes += value.length + ENTRY_OVERHEAD_BYTES;
+      revisionCount++;
+      if (batchBytes >= SNAPSHOT_CHUNK_BYTES) {
+        yield pack(['revisions', batch]);
+        batch = [];
+        batchBytes = 0;
+      }
+    }
+    if (batch.length > 0) yield pack(['revisions', batch]);
+
+    let leaseCount = 0;
+    batch = [];
+    for (const { key, value } of tables.leases.getRange({ transaction })) {
+      const id = decodeLeaseIdKey(key);
+      batch.push([id, decodeLease(value, id)]);
+      leaseCount++;
+    }
+    if (batch.length > 0) yield pack(['leases', batch]);
+    yield pack(['end', revisionCount, leaseCount]);
+  } finally {
+    transaction.done();
+  }
+}
+
+export function snapshotBytes(tables: MvccTables): Uint8Array {
+  return new Uint8Array(Buffer.concat([...snapshotChunks(tables)]));
+}
+
+const fields = new FieldReader((field, reason) => new SnapshotFormatError(field, reason));
+
+/** Applies frames to emptied tables, checking order and shape as it goes. */
+class SnapshotLoader {
+  private meta: MetaState | undefined;
+  private phase: 'header' | 'revisions' | 'leases' | 'done' = 'header';
+  private lastRevision: Revision = { main: 0, sub: 0 };
+  private lastLeaseId = 0;
+  private revisionCount = 0;
+  private leaseCount = 0;
+
+  constructor(private readonly tables: MvccTables) {}
+
+  frame(frame: unknown): void {
+    if (this.phase === 'done') throw new SnapshotFormatError('frame', 'data after the end frame');
+    if (this.phase === 'header') return this.header(frame);
+    const parts = fields.array(frame, 'frame', 3);
+    const tag = fields.oneOf(parts[0], 'frame[0]', ['revisions', 'leases', 'end'] as const);
+    if (tag === 'revisions') {
+      if (this.phase !== 'revisions') throw new SnapshotFormatError('revisions', 'after the leases');
+      return this.revisions(parts[1]);
+    }
+    this.phase = 'leases';
+    if (tag === 'leases') return this.leases(parts[1]);
+    this.end(parts);
+  }
+
+  private header(frame: unknown): void {
+    const parts = fields.array(frame, 'header', 5);
+    if (parts[0] !== SNAPSHOT_MAGIC) throw new SnapshotFormatError('header', 'not an MVCC snapshot');
+    if (parts[1] !== SNAPSHOT_FORMAT_VERSION) {
+      throw new SnapshotFormatError('header.version', `unsupported: ${String(parts[1])}`);
+    }
+    const appliedIndex = fields.integer(parts[2], 'header.appliedIndex', 0, Number.MAX_SAFE_INTEGER);
+    const currentRevision = fields.integer(parts[3], 'header.currentRevision', 1, Number.MAX_SAFE_INTEGER);
+    const compactRevision = fields.integer(parts[4], 'header.compactRevision', 0, currentRevision);
+    this.meta = { appliedIndex, currentRevision, compactRevision };
+    this.phase = 'revisions';
+  }
+
+  private revisions(entries: unknown): void {
+    const maxMain = this.meta?.currentRevision ?? 0;
+    const list = fields.array(entries, 'revisions', Number.MAX_SAFE_INTEGER);
+    for (const [i, entry] of list.entries()) {
+      const field = `revisions[${this.revisionCount + i}]`;
+      const parts = fields.array(entry, field, 3);
+      const revision = {
+        main: fields.integer(parts[0], `${field}.main`, 1, maxMain),
+        sub: fields.integer(parts[1], `${field}.sub`, 0, 0xffff_ffff),
+      };
+      if (compareRevisions(revision, this.lastRevision) <= 0) {
+        throw new SnapshotFormatError(field, 'revisions are not strictly increasing');
+      }
+      const recordBytes = fields.bytes(parts[2], `${field}.record`, { maxBytes: MAX_RECORD_BYTES });
+      const record = tryDecodeRecord(recordBytes);
+      if (record === undefined) throw new SnapshotFormatError(`${field}.record`, 'not a history record');
+      if (record.key.length > MAX_KEY_BYTES) {
+        throw new SnapshotFormatError(`${field}.record`, `key longer than ${MAX_KEY_BYTES} bytes`);
+      }
+      const revKey = revisionKey(revision.main, revision.sub);
+      this.tables.revisions.putSync(revKey, recordBytes);
+      const indexFlag = record.tombstone ? INDEX_TOMBSTONE : INDEX_PUT;
+      this.tables.keyIndex.putSync(indexKey(record.key, revision.main, revision.sub), indexFlag);
+      if (record.tombstone) this.tables.current.removeSync(record.key);
+      else this.tables.current.putSync(record.key, revKey);
+      this.lastRevision = revision;
+    }
+    this.revisionCount += list.length;
+  }
+
+  private leases(entries: unknown): void {
+    const list = fields.array(entries, 'leases', Number.MAX_SAFE_INTEGER);
+    for (const [i, entry] of list.entries()) {
+      const field = `leases[${this.leaseCount + i}]`;
+      const parts = fields.array(entry, field, 2);
+      const id = fields.integer(parts[0], `${field}.id`, 1, MAX_LEASE_ID);
+      const ttl = fields.integer(parts[1], `${field}.ttl`, 1, MAX_LEASE_TTL_SECONDS);
+      if (id <= this.lastLeaseId) throw new SnapshotFormatError(field, 'lease ids are not strictly increasing');
+      this.tables.leases.putSync(leaseIdKey(id), encodeLease(ttl));
+      this.lastLeaseId = id;
+    }
+    this.leaseCount += list.length;
+  }
+
+  private end(parts: readonly unknown[]): void {
+    if (parts[1] !== this.revisionCount) {
+      throw new SnapshotFormatError('end.revisionCount', 'does not match the revisions sent');
+    }
+    if (parts[2] !== this.leaseCount) throw new SnapshotFormatError('end.leaseCount', 'does not match the leases sent');
+    this.phase = 'done';
+  }
+
+  /** Rebuilds lease attachments from the live keys and returns the counters to persist. */
+  finish(): MetaState {
+    if (this.meta === undefined) throw new SnapshotFormatError('header', 'missing');
+    if (this.phase !== 'done') throw new SnapshotFormatError('end', 'missing: the snapshot is truncated');
+    for (const { key, value } of this.tables.current.getRange({})) {
+      const revision = decodeRevisionKey(value);
+      const recordBytes = this.tables.revisions.get(value);
+      if (recordBytes === undefined) continue;
+      const record = decodeRecord(recordBytes, revision);
+      if (record.tombstone || record.lease === 0) continue;
+      if (this.tables.leases.get(leaseIdKey(record.lease)) === undefined) {
+        const reason = `key at revision ${revision.main} is attached to missing lease ${record.lease}`;
+        throw new SnapshotFormatError('leases', reason);
+      }
+      const leaseKey = new Uint8Array(LEASE_ID_BYTES + key.length);
+      leaseKey.set(leaseIdKey(record.lease), 0);
+      leaseKey.set(key, LEASE_ID_BYTES);
+      this.tables.leaseKeys.putSync(leaseKey, EMPTY_BYTES);
+    }
+    this.tables.meta.putSync(META_STATE_KEY, encodeMeta(this.meta));
+    return this.meta;
+  }
+}
+
+/**
+ * Replaces the store's tables with a snapshot, in one write transaction: on any error (a
+ * SnapshotFormatError for bad bytes) nothing changes. Returns the restored counters.
+ */
+export function restoreSnapshot(tables: MvccTables, source: Uint8Array | Iterable<Uint8Array>): MetaState {
+  const chunks: Iterable<Uint8Array> = source instanceof Uint8Array ? [source] : source;
+  return tables.root.transactionSync(() => {
+    for (const table of [tables.meta, tables.revisions, tables.keyIndex, tables.current, tables.leases, tables.leaseKeys]) {
+      table.clearSync();
+    }
+    const loader = new SnapshotLoader(tables);
+    for (const chunk of chunks) {
+      // Decode the chunk's frames before loading any: msgpackr is not reentrant, and loading
+      // decodes records.
+      let frames: unknown[];
+      try {
+        frames = unpackAll(chunk);
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new SnapshotFormatError('(bytes)', `not msgpack frames: ${reason}`, { cause: error });
+      }
+      for (const frame of frames) loader.frame(frame);
+    }
+    return loader.finish();
+  });
+}
