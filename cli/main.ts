@@ -1,11 +1,13 @@
 // The `flotilla` command: parses the command line and hands off; no logic of its own.
 
 import { simCommand } from './sim.js';
+import { upCommand } from './up.js';
 
 const USAGE = `usage: flotilla <command> [options]
 
 commands:
   sim --seeds A..B [--trace] [--stop]   run the deterministic Raft simulator over seeds A..B
+  up                                    the local three-master lab (not built yet)
   help                                  this text
 `;
 
@@ -15,6 +17,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     switch (command) {
       case 'sim':
         return simCommand(rest, process.stdout);
+      case 'up':
+        return upCommand(process.stdout);
       case undefined:
       case 'help':
       case '--help':

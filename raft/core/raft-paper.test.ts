@@ -245,6 +245,24 @@ describe('§6.4 linearizable reads', () => {
     expect(rs[0]!.index).toBe(net.node(1).raft.raftLog.committed);
   });
 
+  it('a read queued in an old term is not released with that term\'s commit index later (found by the simulator)', () => {
+    const net = new TestNetwork([1, 2, 3]);
+    net.campaign(1);
+    net.isolate(1);
+    net.node(1).readIndex(enc('old'));
+    net.deliverAll();
+    // The majority moves on and commits more.
+    net.campaign(2);
+    net.propose(2, 'newer');
+    net.recover();
+    net.tick(2);
+    // Node 1 leads again later; the old read must not come back with the old commit index.
+    net.campaign(1);
+    net.tick(3);
+    const released = (net.readStates.get(1) ?? []).filter((r) => new TextDecoder().decode(r.context) === 'old');
+    expect(released).toHaveLength(0);
+  });
+
   it('a leader cut off from the majority does not answer ReadIndex', () => {
     const net = new TestNetwork([1, 2, 3]);
     net.campaign(1);

@@ -130,7 +130,8 @@ export class Raft {
   pendingConfIndex = 0;
   /** Bytes of entries the leader appended and has not seen applied. */
   uncommittedSize = 0;
-  readonly readOnly: ReadOnly;
+  /** Reads awaiting a heartbeat quorum; they belong to one term and are discarded with it. */
+  private readOnly: ReadOnly;
   /** Read requests that arrived before this leader committed an entry of its term. */
   private pendingReadIndexMessages: Message[] = [];
 
@@ -253,6 +254,8 @@ export class Raft {
     this.pendingConfIndex = 0;
     this.uncommittedSize = 0;
     this.pendingReadIndexMessages = [];
+    // A read confirmed in a later term would carry this term's (possibly stale) commit index.
+    this.readOnly = new ReadOnly(this.readOnly.option);
     this.leaseAcks = new Map();
     this.leaseRevoked = false;
   }

@@ -151,6 +151,9 @@ export class MemoryStorage implements WritableStorage {
     if (start > this.ents.length) {
       throw new RaftInvariantError(`append leaves a gap: log ends at ${this.lastIndex()}, entries start at ${from[0]!.index}`);
     }
-    this.ents = [...this.ents.slice(0, start), ...from];
+    // Truncate a conflicting suffix (if any), then append in place: appends at the tail are the
+    // common case and must not copy the whole log.
+    if (start < this.ents.length) this.ents.length = start;
+    for (const e of from) this.ents.push(e);
   }
 }

@@ -571,7 +571,9 @@ export class Simulation {
         return;
       }
       // A probe whose leader crashed or was deposed may never be acknowledged: propose another.
-      if (probe !== undefined && (probe.node.incarnation !== probe.incarnation || probe.node.raw?.raft.role !== Role.Leader)) {
+      // ... and so may one proposed at a stale leader that never hears of the newer term.
+      const stale = probe !== undefined && this.now - probe.at > 3 * this.opts.electionTick;
+      if (probe !== undefined && (stale || probe.node.incarnation !== probe.incarnation || probe.node.raw?.raft.role !== Role.Leader)) {
         probe = undefined;
       }
       const lead = this.leader();
