@@ -280,10 +280,11 @@ export class Simulation {
     for (const m of rd.messages) {
       if (m.snapshot !== undefined) this.stats.snapshotsSent++;
       this.net.send(m, this.now);
-      // The simulated transport always reports snapshot delivery as done (success).
+      // Like a real transport: a snapshot written to a live connection is reported sent (even if
+      // the network then loses it); one that could not be sent (cut) is reported failed.
       if (m.type === 'snap') {
         const from = this.nodes.get(m.from);
-        if (from?.up === true && !this.net.isCut(m.from, m.to)) from.raw!.reportSnapshot(m.to, true);
+        if (from?.up === true) from.raw!.reportSnapshot(m.to, !this.net.isCut(m.from, m.to));
       }
     }
   }
