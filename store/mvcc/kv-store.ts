@@ -118,6 +118,34 @@ export class MvccStore {
     return this.applyValid(index, command);
   }
 
+  /**
+   * Applies several committed entries in ONE LMDB transaction — one commit and one fsync for a
+   * whole Raft Ready instead of one per entry. Each entry still runs in its own nested
+   * transaction, so a rejected command rolls back alone. Watchers hear of the changes only after
+   * the outer transaction commits. An entry with no bytes carries no command (markApplied).
+   */
+  applyBatch(entries: readonly { readonly index: number; readonly bytes: Uint8Array | undefined }[]): ApplyOutcome[] {
+    const outcomes: ApplyOutcome[] = [];
+    const deferred: StoreChange[] = [];
+    this.deferredChanges = deferred;
+    try {
+      this.tables.root.transactionSync(() => {
+        for (const e of entries) {
+          if (e.bytes === undefined || e.bytes.byteLength === 0) {
+            this.markApplied(e.index);
+            outcomes.push({ status: 'skipped', index: e.index });
+          } else {
+            outcomes.push(this.applyEntry(e.index, e.bytes));
+          }
+        }
+      });
+    } finally {
+      this.deferredChanges = undefined;
+    }
+    this.notify(deferred);
+    return outcomes;
+  }
+
   /** Records an entry that carries no command (Raft's empty entry, a configuration change). */
   markApplied(index: number): void {
     checkIndex(index);
@@ -199,7 +227,14 @@ export class MvccStore {
     return { response, meta, events: txn.events };
   }
 
+  /** Set while applyBatch runs: changes wait here until its transaction commits. */
+  private deferredChanges: StoreChange[] | undefined = undefined;
+
   private notify(changes: readonly StoreChange[]): void {
+    if (this.deferredChanges !== undefined) {
+      this.deferredChanges.push(...changes);
+      return;
+    }
     let failure: { error: unknown } | undefined;
     for (const change of changes) {
       for (const listener of [...this.listeners]) {

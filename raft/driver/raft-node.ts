@@ -1,0 +1,442 @@
+// The driver around the pure Raft core: timers, durable storage, the network and the state
+// machine. One loop handles everything that arrived since its last turn — ticks, peer messages,
+// proposals, reads — then every Ready in the order the core demands:
+//   persist (one LMDB transaction, one fsync) → send → apply → advance.
+// Proposals that arrive while a Ready is being persisted queue up and go into the next append
+// together: group commit.
+
+import { decodeConfChange, type ConfChange } from '../core/confchange.js';
+import { ProposalDroppedError, ProposalDropReason, RaftError } from '../core/errors.js';
+import type { RandomSource } from '../core/raft.js';
+import { RawNode, type NodeStatus } from '../core/rawnode.js';
+import type { ReadOnlyOption } from '../core/readonly.js';
+import { EntryType, type ConfState, type Entry, type Message, type NodeId, type Ready, type Snapshot } from '../core/types.js';
+import type { LmdbStorage } from './lmdb-storage.js';
+
+/** Bound on proposals waiting for the loop; past it, propose() fails at once (back-pressure). */
+export const MAX_PENDING_PROPOSALS = 10_000;
+/** Bound on the bytes of proposals taken into one append. */
+export const MAX_PROPOSAL_BATCH_BYTES = 4 * 1024 * 1024;
+/** Bound on peer messages waiting for the loop; past it they are dropped (Raft retransmits). */
+export const MAX_PENDING_PEER_MESSAGES = 50_000;
+/** Bound on reads waiting for a ReadIndex answer. */
+export const MAX_PENDING_READS = 10_000;
+/** How long a read waits for its ReadIndex answer before failing (a leader change may lose it). */
+export const READ_INDEX_TIMEOUT_MS = 5_000;
+/** An unanswered ReadIndex request is asked again this often (its answer may have been lost with a leader). */
+export const READ_INDEX_RETRY_MS = 500;
+/** A resumed (SIGSTOP'ed, or starved) process catches up at most this many missed ticks at once. */
+export const MAX_CATCH_UP_TICKS = 1_000;
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  setInterval(fn: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (h) => clearInterval(h as NodeJS.Timeout),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export interface PeerSender {
+  send(messages: readonly Message[]): void;
+}
+
+/** The application the log drives (the MVCC store, in a master). */
+export interface StateMachine {
+  /** The highest index already applied (durably: the state machine records it with the state). */
+  readonly appliedIndex: number;
+  /** Applies committed entries in order; indexes <= appliedIndex must be no-ops. */
+  applyEntries(entries: readonly Entry[]): void;
+  /** Replaces the whole state with a snapshot's. */
+  restore(snapshot: Snapshot): void;
+  /** The state at appliedIndex, for a Raft snapshot. */
+  snapshotData(): Uint8Array;
+}
+
+export interface RaftNodeLogger {
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export interface RaftNodeOptions {
+  readonly id: NodeId;
+  readonly storage: LmdbStorage;
+  readonly stateMachine: StateMachine;
+  readonly transport: PeerSender;
+  readonly logger: RaftNodeLogger;
+  readonly clock?: Clock;
+  readonly random: RandomSource;
+  /** Milliseconds per Raft tick. */
+  readonly tickMs?: number;
+  readonly electionTicks?: number;
+  readonly heartbeatTicks?: number;
+  readonly readOnlyOption?: ReadOnlyOption;
+  /** Take a Raft snapshot (and compact the log) every this many applied entries. */
+  readonly snapshotEvery?: number;
+  /** Entries kept behind a snapshot, so slightly lagging followers catch up by log, not snapshot. */
+  readonly compactionMargin?: number;
+  /** Called after a conf change is applied, with the new membership and the change itself. */
+  readonly onConfChange?: (cs: ConfState, cc: ConfChange) => void;
+}
+
+export class NodeStoppedError extends RaftError {
+  override readonly name = 'NodeStoppedError';
+  constructor() {
+    super('the raft node is stopped');
+  }
+}
+
+export class ReadIndexTimeoutError extends RaftError {
+  override readonly name = 'ReadIndexTimeoutError';
+  constructor(ms: number) {
+    super(`no ReadIndex answer within ${ms} ms (no leader, or leadership changed)`);
+  }
+}
+
+interface PendingProposal {
+  readonly data: Uint8Array;
+  readonly resolve: () => void;
+  readonly reject: (err: Error) => void;
+}
+
+interface PendingRead {
+  readonly context: Uint8Array;
+  askedAt: number;
+  readonly resolve: (index: number) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: unknown;
+  index: number | undefined;
+}
+
+export class RaftNode {
+  private readonly raw: RawNode;
+  private readonly clock: Clock;
+  private readonly tickMs: number;
+  private readonly log: RaftNodeLogger;
+  private readonly snapshotEvery: number;
+  private readonly compactionMargin: number;
+  private proposals: PendingProposal[] = [];
+  private inbound: Message[] = [];
+  private readRequests: Uint8Array[] = [];
+  private readonly reads = new Map<string, PendingRead>();
+  /** Reads confirmed by the leader, waiting until the state machine reaches their index. */
+  private readonly appliedWaiters: { index: number; resolve: () => void }[] = [];
+  private nextReadId = 1;
+  private lastTickAt: number;
+  private ticker: unknown = undefined;
+  private scheduled = false;
+  private running = false;
+  private stopped = false;
+  private lastSnapshotIndex: number;
+  private applied: number;
+  private fatal: Error | undefined = undefined;
+
+  constructor(private readonly opts: RaftNodeOptions) {
+    this.clock = opts.clock ?? systemClock;
+    this.tickMs = opts.tickMs ?? 100;
+    this.log = opts.logger;
+    this.snapshotEvery = opts.snapshotEvery ?? 10_000;
+    this.compactionMargin = opts.compactionMargin ?? 5_000;
+    const snap = opts.storage.snapshot();
+    // The state machine may be behind the last Raft snapshot (a crash between installing a
+    // snapshot in the log and in the state): restore it first.
+    if (opts.stateMachine.appliedIndex < snap.metadata.index) opts.stateMachine.restore(snap);
+    this.lastSnapshotIndex = snap.metadata.index;
+    this.applied = snap.metadata.index;
+    // The core re-delivers committed entries after the snapshot: the state machine skips those it
+    // already applied, and conf changes among them rebuild the core's membership.
+    this.raw = new RawNode({
+      id: opts.id,
+      storage: opts.storage,
+      electionTick: opts.electionTicks ?? 10,
+      heartbeatTick: opts.heartbeatTicks ?? 1,
+      random: opts.random,
+      applied: snap.metadata.index,
+      preVote: true,
+      checkQuorum: true,
+      readOnlyOption: opts.readOnlyOption ?? 'safe',
+    });
+    this.lastTickAt = this.clock.now();
+  }
+
+  start(): void {
+    this.lastTickAt = this.clock.now();
+    this.ticker = this.clock.setInterval(() => this.schedule(), this.tickMs);
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
+    for (const p of this.proposals) p.reject(new NodeStoppedError());
+    this.proposals = [];
+    for (const r of this.reads.values()) {
+      this.clock.clearTimeout(r.timer);
+      r.reject(new NodeStoppedError());
+    }
+    this.reads.clear();
+    while (this.running) await new Promise((r) => setImmediate(r));
+  }
+
+  get id(): NodeId {
+    return this.opts.id;
+  }
+
+  status(): NodeStatus & { readonly appliedIndex: number } {
+    return { ...this.raw.status(), appliedIndex: this.applied };
+  }
+
+  isLeader(): boolean {
+    return this.raw.raft.role === 'leader';
+  }
+
+  leaderId(): NodeId {
+    return this.raw.raft.lead;
+  }
+
+  /** A message from a peer (the transport's onMessage). */
+  step(m: Message): void {
+    if (this.stopped) return;
+    if (this.inbound.length >= MAX_PENDING_PEER_MESSAGES) return; // Raft retransmits
+    this.inbound.push(m);
+    this.schedule();
+  }
+
+  reportUnreachable(id: NodeId): void {
+    if (!this.stopped) this.raw.reportUnreachable(id);
+  }
+
+  reportSnapshot(id: NodeId, ok: boolean): void {
+    if (!this.stopped) {
+      this.raw.reportSnapshot(id, ok);
+      this.schedule();
+    }
+  }
+
+  /**
+   * Proposes data; resolves once it is appended to the leader's log (or forwarded to it), rejects
+   * with ProposalDroppedError when refused. Whether it commits, the caller learns from the state
+   * machine (it applies the entry).
+   */
+  propose(data: Uint8Array): Promise<void> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    if (this.fatal !== undefined) return Promise.reject(this.fatal);
+    if (this.proposals.length >= MAX_PENDING_PROPOSALS) {
+      return Promise.reject(new ProposalDroppedError(ProposalDropReason.UncommittedLimit, `${MAX_PENDING_PROPOSALS} proposals pending`));
+    }
+    return new Promise((resolve, reject) => {
+      this.proposals.push({ data, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  proposeConfChange(cc: ConfChange): void {
+    this.raw.proposeConfChange(cc);
+    this.schedule();
+  }
+
+  transferLeadership(to: NodeId): void {
+    this.raw.transferLeader(to);
+    this.schedule();
+  }
+
+  /**
+   * A linearizable read barrier: resolves once this node's state machine has applied everything
+   * committed before the call (Raft thesis §6.4). Then read the state machine locally.
+   */
+  readBarrier(): Promise<void> {
+    return this.readIndex().then((index) => this.waitApplied(index));
+  }
+
+  private readIndex(): Promise<number> {
+    if (this.stopped) return Promise.reject(new NodeStoppedError());
+    if (this.reads.size >= MAX_PENDING_READS) return Promise.reject(new ReadIndexTimeoutError(0));
+    const id = `${this.opts.id}-${this.nextReadId++}`;
+    const ctx = new TextEncoder().encode(id);
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.reads.delete(id);
+        reject(new ReadIndexTimeoutError(READ_INDEX_TIMEOUT_MS));
+      }, READ_INDEX_TIMEOUT_MS);
+      this.reads.set(id, { context: ctx, askedAt: this.clock.now(), resolve, reject, timer, index: undefined });
+      this.readRequests.push(ctx);
+      this.schedule();
+    });
+  }
+
+  private waitApplied(index: number): Promise<void> {
+    if (this.applied >= index) return Promise.resolve();
+    return new Promise((resolve) => this.appliedWaiters.push({ index, resolve }));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      void this.run();
+    });
+  }
+
+  private async run(): Promise<void> {
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      await this.turn();
+    } catch (err) {
+      // A failure to persist or apply leaves the node in an unknown state: stop it rather than
+      // risk acknowledging something that is not durable.
+      this.fatal = err as Error;
+      this.log.error('raft node stopped after a fatal error', { error: (err as Error).message, stack: (err as Error).stack });
+      this.stopped = true;
+      if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
+      for (const p of this.proposals) p.reject(err as Error);
+      this.proposals = [];
+    } finally {
+      this.running = false;
+    }
+    if (!this.stopped && (this.inbound.length > 0 || this.proposals.length > 0 || this.readRequests.length > 0 || this.raw.hasReady())) {
+      this.schedule();
+    }
+  }
+
+  private async turn(): Promise<void> {
+    // Ticks from the monotonic clock, so a process that was paused catches up on the time it
+    // missed before it handles anything else (a stale leader must notice its lease is gone).
+    const now = this.clock.now();
+    const due = Math.floor((now - this.lastTickAt) / this.tickMs);
+    if (due > 0) {
+      this.lastTickAt += due * this.tickMs;
+      for (let i = 0; i < Math.min(due, MAX_CATCH_UP_TICKS); i++) this.raw.tick();
+    }
+    const inbound = this.inbound;
+    this.inbound = [];
+    for (const m of inbound) {
+      try {
+        this.raw.step(m);
+      } catch (err) {
+        this.log.warn('dropped a peer message the core refused', { from: m.from, type: m.type, error: (err as Error).message });
+      }
+    }
+    this.takeProposals();
+    const reads = this.readRequests;
+    this.readRequests = [];
+    for (const ctx of reads) this.raw.readIndex(ctx);
+    // Re-ask reads whose answer may have been lost (leader change, dropped message).
+    for (const r of this.reads.values()) {
+      if (now - r.askedAt < READ_INDEX_RETRY_MS) continue;
+      r.askedAt = now;
+      this.raw.readIndex(r.context);
+    }
+
+    while (this.raw.hasReady() && !this.stopped) {
+      const rd = this.raw.ready();
+      await this.handleReady(rd);
+    }
+  }
+
+  private takeProposals(): void {
+    if (this.proposals.length === 0) return;
+    let bytes = 0;
+    let n = 0;
+    while (n < this.proposals.length && (n === 0 || bytes + this.proposals[n]!.data.byteLength <= MAX_PROPOSAL_BATCH_BYTES)) {
+      bytes += this.proposals[n]!.data.byteLength;
+      n++;
+    }
+    const batch = this.proposals.slice(0, n);
+    this.proposals = this.proposals.slice(n);
+    try {
+      this.raw.proposeBatch(batch.map((p) => p.data));
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    const { storage, stateMachine, transport } = this.opts;
+    // 1. Persist: snapshot, entries and hard state in one transaction; fsync when needed.
+    if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+      await storage.persist(
+        { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) },
+        rd.mustSync || rd.snapshot !== undefined,
+      );
+    }
+    // 2. Only now may votes and acknowledgements leave.
+    if (rd.messages.length > 0) transport.send(rd.messages);
+    // 3. Apply.
+    if (rd.snapshot !== undefined) {
+      stateMachine.restore(rd.snapshot);
+      this.applied = rd.snapshot.metadata.index;
+      this.lastSnapshotIndex = rd.snapshot.metadata.index;
+    }
+    if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    this.raw.advance(rd);
+    // 4. Reads the leader confirmed.
+    for (const rs of rd.readStates) {
+      const id = new TextDecoder().decode(rs.context);
+      const r = this.reads.get(id);
+      if (r === undefined) continue;
+      this.reads.delete(id);
+      this.clock.clearTimeout(r.timer);
+      r.resolve(rs.index);
+    }
+    this.releaseAppliedWaiters();
+    this.maybeSnapshot();
+  }
+
+  private apply(entries: readonly Entry[]): void {
+    const { stateMachine } = this.opts;
+    let run: Entry[] = [];
+    const flush = (): void => {
+      if (run.length > 0) stateMachine.applyEntries(run);
+      run = [];
+    };
+    for (const e of entries) {
+      if (e.type === EntryType.ConfChange) {
+        flush();
+        const cc = decodeConfChange(e.data);
+        const cs = this.raw.applyConfChange(cc);
+        // The state machine records the index (an empty entry to it) so replays skip it.
+        stateMachine.applyEntries([{ ...e, type: EntryType.Normal, data: new Uint8Array(0) }]);
+        this.log.info('membership changed', { change: cc.type, node: cc.nodeId, voters: cs.voters, learners: cs.learners, index: e.index });
+        this.opts.onConfChange?.(cs, cc);
+      } else {
+        run.push(e);
+      }
+    }
+    flush();
+    this.applied = entries[entries.length - 1]!.index;
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    let w = 0;
+    for (const waiter of this.appliedWaiters) {
+      if (waiter.index <= this.applied) waiter.resolve();
+      else this.appliedWaiters[w++] = waiter;
+    }
+    this.appliedWaiters.length = w;
+  }
+
+  /** Snapshots the state machine every snapshotEvery entries and compacts the log behind it. */
+  private maybeSnapshot(): void {
+    if (this.applied - this.lastSnapshotIndex < this.snapshotEvery) return;
+    const { storage, stateMachine } = this.opts;
+    const index = this.applied;
+    storage.createSnapshot(index, this.raw.status().confState, stateMachine.snapshotData());
+    this.lastSnapshotIndex = index;
+    const compactTo = index - this.compactionMargin;
+    if (compactTo > storage.firstIndex()) storage.compact(compactTo);
+    this.log.info('snapshot taken', { index, compactedTo: Math.max(compactTo, storage.firstIndex() - 1) });
+  }
+}

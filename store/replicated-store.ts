@@ -1,0 +1,183 @@
+// The replicated store: the MVCC state machine driven by the Raft log. A write is proposed as a
+// log entry carrying its origin and a request number; every master applies it, and the master
+// that proposed it answers its client with the result of applying it. A linearizable read waits
+// for a ReadIndex barrier, then reads the local state.
+
+import { Packr } from 'msgpackr';
+import { RaftError } from '../raft/core/errors.js';
+import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
+import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
+import { MAX_REQUEST_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
+import type { MvccStore } from './mvcc/kv-store.js';
+import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
+import type { RangeRequest } from './mvcc/commands.js';
+
+/** Bound on writes waiting for their entry to be applied at this master. */
+export const MAX_PENDING_WRITES = 20_000;
+/** A write not applied within this time fails; it may still commit later (its outcome is unknown). */
+export const WRITE_TIMEOUT_MS = 10_000;
+
+export class RequestTooLargeError extends RaftError {
+  override readonly name = 'RequestTooLargeError';
+  constructor(readonly bytes: number) {
+    super(`etcdserver: request is too large (${bytes} bytes; the limit is ${MAX_REQUEST_BYTES})`);
+  }
+}
+
+export class WriteTimeoutError extends RaftError {
+  override readonly name = 'WriteTimeoutError';
+  constructor() {
+    super(`etcdserver: request timed out (not applied within ${WRITE_TIMEOUT_MS} ms; it may still commit)`);
+  }
+}
+
+export class TooManyRequestsError extends RaftError {
+  override readonly name = 'TooManyRequestsError';
+  constructor() {
+    super(`etcdserver: too many requests (${MAX_PENDING_WRITES} writes pending at this member)`);
+  }
+}
+
+/** A log entry's payload: who proposed it, its request number there, and the command. */
+interface Envelope {
+  readonly origin: NodeId;
+  readonly request: number;
+  readonly command: Uint8Array;
+}
+
+const packr = new Packr({ useRecords: false, moreTypes: false });
+
+function encodeEnvelope(e: Envelope): Uint8Array {
+  return packr.pack([e.origin, e.request, e.command]);
+}
+
+/** Entries come from our own log, but a bad one must be skipped with a log line, not crash a master. */
+function decodeEnvelope(data: Uint8Array): Envelope | undefined {
+  let v: unknown;
+  try {
+    v = packr.unpack(data);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(v) || v.length !== 3) return undefined;
+  const [origin, request, command] = v as unknown[];
+  if (typeof origin !== 'number' || typeof request !== 'number' || !(command instanceof Uint8Array)) return undefined;
+  return { origin, request, command };
+}
+
+interface PendingWrite {
+  readonly resolve: (outcome: ApplyOutcome) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+}
+
+export interface StoreLogger {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+/** The StateMachine the RaftNode drives; also answers this master's pending writes. */
+export class MvccStateMachine implements StateMachine {
+  private readonly pending = new Map<number, PendingWrite>();
+  private nextRequest = 1;
+
+  constructor(
+    readonly mvcc: MvccStore,
+    private readonly self: NodeId,
+    private readonly logger: StoreLogger,
+  ) {}
+
+  get appliedIndex(): number {
+    return this.mvcc.appliedIndex;
+  }
+
+  applyEntries(entries: readonly Entry[]): void {
+    const batch: { index: number; bytes: Uint8Array | undefined }[] = [];
+    const envelopes: (Envelope | undefined)[] = [];
+    for (const e of entries) {
+      if (e.index <= this.mvcc.appliedIndex) continue;
+      const env = e.data.byteLength === 0 ? undefined : decodeEnvelope(e.data);
+      if (e.data.byteLength > 0 && env === undefined) {
+        this.logger.warn('skipping a log entry that is not a store command', { index: e.index });
+      }
+      batch.push({ index: e.index, bytes: env?.command });
+      envelopes.push(env);
+    }
+    if (batch.length === 0) return;
+    const outcomes = this.mvcc.applyBatch(batch);
+    for (let i = 0; i < outcomes.length; i++) {
+      const env = envelopes[i];
+      if (env === undefined || env.origin !== this.self) continue;
+      const p = this.pending.get(env.request);
+      if (p === undefined) continue;
+      this.pending.delete(env.request);
+      clearTimeout(p.timer);
+      p.resolve(outcomes[i]!);
+    }
+  }
+
+  restore(snapshot: Snapshot): void {
+    this.mvcc.restore(snapshot.data);
+  }
+
+  snapshotData(): Uint8Array {
+    return this.mvcc.snapshot();
+  }
+
+  /** Registers a write; returns its entry payload and the promise of its outcome. */
+  track(command: Command): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
+    if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError();
+    const cmd = encodeCommand(command);
+    if (cmd.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(cmd.byteLength);
+    const request = this.nextRequest++;
+    let cancel: (err: Error) => void = () => {};
+    const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(request);
+        reject(new WriteTimeoutError());
+      }, WRITE_TIMEOUT_MS);
+      this.pending.set(request, { resolve, reject, timer });
+      cancel = (err) => {
+        this.pending.delete(request);
+        clearTimeout(timer);
+        reject(err);
+      };
+    });
+    return { payload: encodeEnvelope({ origin: this.self, request, command: cmd }), outcome, cancel };
+  }
+
+  failAll(err: Error): void {
+    for (const p of this.pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.pending.clear();
+  }
+}
+
+export class ReplicatedStore {
+  constructor(
+    readonly raft: RaftNode,
+    readonly machine: MvccStateMachine,
+  ) {}
+
+  get mvcc(): MvccStore {
+    return this.machine.mvcc;
+  }
+
+  /** Proposes a command through Raft and resolves with the result of applying it. */
+  async write(command: Command): Promise<ApplyOutcome> {
+    const { payload, outcome, cancel } = this.machine.track(command);
+    try {
+      await this.raft.propose(payload);
+    } catch (err) {
+      cancel(err as Error);
+    }
+    return outcome;
+  }
+
+  /** A range read: linearizable by default (ReadIndex), or serializable (local, possibly stale). */
+  async range(request: RangeRequest, opts: { serializable?: boolean } = {}): Promise<RangeResponse> {
+    if (opts.serializable !== true) await this.raft.readBarrier();
+    return this.mvcc.range(request);
+  }
+}
