@@ -1,13 +1,18 @@
 // The `flotilla` command: parses the command line and hands off; no logic of its own.
 
 import { simCommand } from './sim.js';
+import { masterCommand } from './master.js';
+import { statusCommand } from './status.js';
 import { upCommand } from './up.js';
 
 const USAGE = `usage: flotilla <command> [options]
 
 commands:
   sim --seeds A..B [--trace] [--stop]   run the deterministic Raft simulator over seeds A..B
-  up                                    the local three-master lab (not built yet)
+  up [--dir DIR]                        a local three-master lab on loopback (Ctrl-C stops it)
+  status [--dir DIR | --endpoints ...]  each master's role, term, commit and applied index
+  master --name N --data DIR --listen HOST:PORT --peers N=HOST:PORT,... [--etcd-listen HOST:PORT]
+                                        run one master
   help                                  this text
 `;
 
@@ -18,7 +23,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'sim':
         return simCommand(rest, process.stdout);
       case 'up':
-        return upCommand(process.stdout);
+        return await upCommand(rest, process.stdout);
+      case 'master':
+        return await masterCommand(rest);
+      case 'status':
+        return await statusCommand(rest, process.stdout);
       case undefined:
       case 'help':
       case '--help':
@@ -31,6 +40,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (err) {
     process.stderr.write(`flotilla ${command}: ${(err as Error).message}\n`);
+    if (command === 'master') {
+      // A master that failed to start must not linger with half-open sockets or timers.
+      process.exit(2);
+    }
     return 2;
   }
 }

@@ -4,9 +4,13 @@
 // for a ReadIndex barrier, then reads the local state.
 
 import { Packr } from 'msgpackr';
-import { RaftError } from '../raft/core/errors.js';
+import { ProposalDroppedError, ProposalDropReason } from '../raft/core/errors.js';
+import { BackendStoppedError, NoLeaderError, RequestTimeoutError, TooManyRequestsError } from './backend.js';
+import { RequestTooLargeError } from './mvcc/errors.js';
+import { NodeStoppedError } from '../raft/driver/raft-node.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
+import type { CommandResponse } from './mvcc/responses.js';
 import { MAX_REQUEST_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
 import type { MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
@@ -16,27 +20,6 @@ import type { RangeRequest } from './mvcc/commands.js';
 export const MAX_PENDING_WRITES = 20_000;
 /** A write not applied within this time fails; it may still commit later (its outcome is unknown). */
 export const WRITE_TIMEOUT_MS = 10_000;
-
-export class RequestTooLargeError extends RaftError {
-  override readonly name = 'RequestTooLargeError';
-  constructor(readonly bytes: number) {
-    super(`etcdserver: request is too large (${bytes} bytes; the limit is ${MAX_REQUEST_BYTES})`);
-  }
-}
-
-export class WriteTimeoutError extends RaftError {
-  override readonly name = 'WriteTimeoutError';
-  constructor() {
-    super(`etcdserver: request timed out (not applied within ${WRITE_TIMEOUT_MS} ms; it may still commit)`);
-  }
-}
-
-export class TooManyRequestsError extends RaftError {
-  override readonly name = 'TooManyRequestsError';
-  constructor() {
-    super(`etcdserver: too many requests (${MAX_PENDING_WRITES} writes pending at this member)`);
-  }
-}
 
 /** A log entry's payload: who proposed it, its request number there, and the command. */
 interface Envelope {
@@ -79,6 +62,8 @@ export interface StoreLogger {
 export class MvccStateMachine implements StateMachine {
   private readonly pending = new Map<number, PendingWrite>();
   private nextRequest = 1;
+  /** Hears every applied command's response on this member (the lease keeper follows grants). */
+  onApplied: ((response: CommandResponse, command: Uint8Array) => void) | undefined = undefined;
 
   constructor(
     readonly mvcc: MvccStore,
@@ -105,6 +90,8 @@ export class MvccStateMachine implements StateMachine {
     if (batch.length === 0) return;
     const outcomes = this.mvcc.applyBatch(batch);
     for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
+      if (outcome.status === 'applied') this.onApplied?.(outcome.response, batch[i]!.bytes!);
       const env = envelopes[i];
       if (env === undefined || env.origin !== this.self) continue;
       const p = this.pending.get(env.request);
@@ -125,15 +112,15 @@ export class MvccStateMachine implements StateMachine {
 
   /** Registers a write; returns its entry payload and the promise of its outcome. */
   track(command: Command): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
-    if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError();
+    if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
     const cmd = encodeCommand(command);
-    if (cmd.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(cmd.byteLength);
+    if (cmd.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_REQUEST_BYTES);
     const request = this.nextRequest++;
     let cancel: (err: Error) => void = () => {};
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(request);
-        reject(new WriteTimeoutError());
+        reject(new RequestTimeoutError(WRITE_TIMEOUT_MS));
       }, WRITE_TIMEOUT_MS);
       this.pending.set(request, { resolve, reject, timer });
       cancel = (err) => {
@@ -170,7 +157,7 @@ export class ReplicatedStore {
     try {
       await this.raft.propose(payload);
     } catch (err) {
-      cancel(err as Error);
+      cancel(translateProposalError(err as Error));
     }
     return outcome;
   }
@@ -180,4 +167,14 @@ export class ReplicatedStore {
     if (opts.serializable !== true) await this.raft.readBarrier();
     return this.mvcc.range(request);
   }
+}
+
+/** The core's refusals, in the words an etcd client understands. */
+function translateProposalError(err: Error): Error {
+  if (err instanceof NodeStoppedError) return new BackendStoppedError();
+  if (err instanceof ProposalDroppedError) {
+    if (err.reason === ProposalDropReason.NoLeader) return new NoLeaderError();
+    if (err.reason === ProposalDropReason.UncommittedLimit) return new TooManyRequestsError(MAX_PENDING_WRITES);
+  }
+  return err;
 }

@@ -1,0 +1,81 @@
+// `flotilla master`: runs one master until SIGINT/SIGTERM.
+
+import { parseArgs } from 'node:util';
+import { jsonLogger } from '../store/logger.js';
+import { parsePeers, validateMemberName } from '../store/members.js';
+import { webSocketPeerNetwork } from '../store/peer-network.js';
+import { Master } from '../store/server.js';
+import { startEtcdFace } from '../store/etcd-face.js';
+
+export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --listen HOST:PORT --peers NAME=HOST:PORT,... [options]
+
+  --name NAME             this member's name (one of --peers)
+  --data DIR              where its LMDB environment lives (created if missing)
+  --listen HOST:PORT      peers and status (must equal this member's --peers address)
+  --peers LIST            the founding members: m1=HOST:PORT,m2=HOST:PORT,m3=HOST:PORT
+  --etcd-listen HOST:PORT serve the etcd v3 gRPC API there (for etcdctl and etcd clients)
+  --token TOKEN           cluster token peers must present (or FLOTILLA_CLUSTER_TOKEN)
+  --join                  join an existing cluster (after 'etcdctl member add')
+  --cluster NAME          the cluster's name; peers of another cluster are refused (default flotilla)
+  --snapshot-every N      snapshot the state and compact the log every N entries (default 10000)
+  --tick-ms N             milliseconds per Raft tick (default 100; elections after 10-20 ticks)
+`;
+
+export async function masterCommand(argv: readonly string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      name: { type: 'string' },
+      data: { type: 'string' },
+      listen: { type: 'string' },
+      peers: { type: 'string' },
+      'etcd-listen': { type: 'string' },
+      token: { type: 'string' },
+      join: { type: 'boolean', default: false },
+      'tick-ms': { type: 'string' },
+      cluster: { type: 'string', default: 'flotilla' },
+      'snapshot-every': { type: 'string' },
+    },
+    strict: true,
+  });
+  for (const required of ['name', 'data', 'listen', 'peers'] as const) {
+    if (values[required] === undefined) {
+      process.stderr.write(`flotilla master: --${required} is required\n${MASTER_USAGE}`);
+      return 2;
+    }
+  }
+  const name = validateMemberName(values.name!);
+  const tickMs = values['tick-ms'] === undefined ? undefined : Number(values['tick-ms']);
+  if (tickMs !== undefined && (!Number.isInteger(tickMs) || tickMs < 1 || tickMs > 10_000)) {
+    process.stderr.write(`flotilla master: --tick-ms '${values['tick-ms']}' must be a whole number of milliseconds from 1 to 10000\n`);
+    return 2;
+  }
+  const snapshotEvery = values['snapshot-every'] === undefined ? undefined : Number(values['snapshot-every']);
+  if (snapshotEvery !== undefined && (!Number.isInteger(snapshotEvery) || snapshotEvery < 1)) {
+    process.stderr.write(`flotilla master: --snapshot-every '${values['snapshot-every']}' must be a positive whole number of entries\n`);
+    return 2;
+  }
+  const token = values.token ?? process.env['FLOTILLA_CLUSTER_TOKEN'];
+  const logger = jsonLogger(`master/${name}`);
+  const peers = parsePeers(values.peers!);
+  const master = await Master.start(
+    {
+      name, dataDir: values.data!, listen: values.listen!, peers, join: values.join === true,
+      ...(values['etcd-listen'] !== undefined ? { etcdListen: values['etcd-listen'] } : {}),
+      ...(tickMs !== undefined ? { tickMs } : {}),
+      ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+    },
+    {
+      logger,
+      network: (self, handlers) => webSocketPeerNetwork({ self, handlers, token, clusterId: values.cluster ?? 'flotilla', logger }),
+      etcd: startEtcdFace,
+    },
+  );
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await master.close();
+  return 0;
+}

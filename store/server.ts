@@ -1,0 +1,218 @@
+// A store master process: one HTTP server on --listen for peers (WebSocket upgrades on /raft) and
+// status (GET /status), the Raft member over LMDB, and the etcd v3 gRPC endpoint on --etcd-listen.
+
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { ConfChange } from '../raft/core/confchange.js';
+import type { ConfState, Message, NodeId } from '../raft/core/types.js';
+import type { PeerSender } from '../raft/driver/raft-node.js';
+import type { Logger } from './logger.js';
+import { StoreMember } from './member.js';
+import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
+import { RaftBackend } from './raft-backend.js';
+
+/** The peer network a master needs (the WebSocket PeerTransport, or a test double). */
+export interface PeerNetwork extends PeerSender {
+  /** Takes over an HTTP upgrade request for the peer path. */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  addPeer(id: NodeId, url: string): void;
+  removePeer(id: NodeId): void;
+  setMembers(ids: readonly NodeId[]): void;
+  close(): Promise<void>;
+}
+
+export interface PeerNetworkHandlers {
+  onMessage(m: Message): void;
+  onUnreachable(peer: NodeId): void;
+  onSnapshotStatus(peer: NodeId, ok: boolean): void;
+}
+
+export type PeerNetworkFactory = (self: NodeId, handlers: PeerNetworkHandlers) => PeerNetwork;
+
+export const RAFT_PATH = '/raft';
+
+export interface MasterConfig {
+  readonly name: string;
+  readonly dataDir: string;
+  /** host:port for peers and status. */
+  readonly listen: string;
+  readonly peers: readonly PeerSpec[];
+  /** host:port for the etcd v3 gRPC endpoint; none when undefined. */
+  readonly etcdListen?: string;
+  /** Join an existing cluster (the member was added with MemberAdd) instead of founding one. */
+  readonly join?: boolean;
+  readonly tickMs?: number;
+  readonly snapshotEvery?: number;
+}
+
+export interface MasterStatusReport {
+  readonly name: string;
+  readonly id: string;
+  readonly address: string;
+  readonly role: string;
+  readonly term: number;
+  readonly leader: string;
+  readonly leaderName: string;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly revision: number;
+  readonly voters: readonly string[];
+  readonly learners: readonly string[];
+  readonly etcdEndpoint: string;
+}
+
+export interface EtcdFace {
+  close(): Promise<void>;
+}
+export type EtcdFaceFactory = (backend: RaftBackend, host: string, port: number) => Promise<EtcdFace>;
+
+export class Master {
+  private constructor(
+    readonly config: MasterConfig,
+    readonly id: NodeId,
+    readonly member: StoreMember,
+    readonly backend: RaftBackend,
+    private readonly http: Server,
+    private readonly network: PeerNetwork,
+    private readonly etcd: EtcdFace | undefined,
+    private readonly names: Map<NodeId, MemberContext>,
+    private readonly logger: Logger,
+  ) {}
+
+  static async start(config: MasterConfig, deps: { logger: Logger; network: PeerNetworkFactory; etcd?: EtcdFaceFactory }): Promise<Master> {
+    const { logger } = deps;
+    const listen = parseHostPort(config.listen, '--listen');
+    const self = config.peers.find((p) => p.name === config.name);
+    if (self === undefined) throw new Error(`--peers has no entry for this member's --name '${config.name}'`);
+    if (self.address !== config.listen) {
+      throw new Error(`--listen ${config.listen} differs from this member's --peers address ${self.address}; they must match`);
+    }
+    const id = memberIdFromAddress(config.listen);
+    const names = new Map<NodeId, MemberContext>(config.peers.map((p) => [p.id, { name: p.name, address: p.address }]));
+
+    let backend: RaftBackend | undefined;
+    let network: PeerNetwork | undefined;
+    // Storage opens first: a corrupt log must stop the master before it dials or serves anything.
+    const member: StoreMember = StoreMember.open({
+      id,
+      dataDir: config.dataDir,
+      initialMembers: config.peers.map((p) => ({ id: p.id, context: encodeMemberContext({ name: p.name, address: p.address }) })),
+      join: config.join === true,
+      transport: { send: (ms) => network?.send(ms) },
+      logger,
+      ...(config.tickMs !== undefined ? { tickMs: config.tickMs } : {}),
+      ...(config.snapshotEvery !== undefined ? { snapshotEvery: config.snapshotEvery, compactionMargin: Math.min(5_000, Math.floor(config.snapshotEvery / 2)) } : {}),
+      onConfChange: (cs: ConfState, cc: ConfChange) => {
+        const members = [...cs.voters, ...cs.learners];
+        network?.setMembers(members);
+        if (cc.type === 'remove-node') {
+          if (cc.nodeId !== id) network?.removePeer(cc.nodeId);
+        } else if (cc.nodeId !== id) {
+          const ctx = names.get(cc.nodeId) ?? decodeMemberContext(cc.context);
+          if (ctx !== undefined) {
+            names.set(cc.nodeId, ctx);
+            network?.addPeer(cc.nodeId, `ws://${ctx.address}${RAFT_PATH}`);
+          }
+        }
+        backend?.confChanged(cs, cc);
+      },
+    });
+    try {
+      network = deps.network(id, {
+        onMessage: (m) => member.raft.step(m),
+        onUnreachable: (peer) => member.raft.reportUnreachable(peer),
+        onSnapshotStatus: (peer, ok) => member.raft.reportSnapshot(peer, ok),
+      });
+    } catch (err) {
+      await member.close();
+      throw err;
+    }
+    for (const p of config.peers) if (p.id !== id) network.addPeer(p.id, `ws://${p.address}${RAFT_PATH}`);
+    network.setMembers(config.peers.map((p) => p.id));
+    const etcdHostPort = config.etcdListen === undefined ? undefined : parseHostPort(config.etcdListen, '--etcd-listen');
+    backend = new RaftBackend({
+      member,
+      clusterId: BigInt(config.peers.map((p) => p.id).sort((a, b) => a - b).reduce((h, i) => (h * 31 + i) % 2 ** 48, 7)),
+      knownMembers: names,
+      clientUrl: etcdHostPort === undefined ? '' : `http://${config.etcdListen}`,
+      dbSizeBytes: () => lmdbFileBytes(member),
+    });
+
+    const http = createServer((req, res) => {
+      if (req.method === 'GET' && req.url === '/status') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(master.status()));
+        return;
+      }
+      if (req.method === 'GET' && req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok\n');
+        return;
+      }
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end(`no route for ${req.method ?? '?'} ${req.url ?? '?'}\n`);
+    });
+    http.on('upgrade', (req, socket, head) => {
+      if (req.url?.split('?')[0] === RAFT_PATH) network.handleUpgrade(req, socket, head);
+      else socket.destroy();
+    });
+    let etcd: EtcdFace | undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        http.once('error', reject);
+        http.listen(listen.port, listen.host, () => resolve());
+      });
+      etcd = etcdHostPort === undefined || deps.etcd === undefined ? undefined : await deps.etcd(backend, etcdHostPort.host, etcdHostPort.port);
+    } catch (err) {
+      http.close();
+      backend.close();
+      await network.close();
+      await member.close();
+      throw err;
+    }
+    const master: Master = new Master(config, id, member, backend, http, network, etcd, names, logger);
+    member.start();
+    logger.info('master started', { name: config.name, id: id.toString(16), listen: config.listen, etcd: config.etcdListen ?? null });
+    return master;
+  }
+
+  status(): MasterStatusReport {
+    const st = this.member.raft.status();
+    const nameOf = (id: NodeId): string => this.names.get(id)?.name ?? id.toString(16);
+    return {
+      name: this.config.name,
+      id: this.id.toString(16),
+      address: this.config.listen,
+      role: st.role,
+      term: st.term,
+      leader: st.lead === 0 ? '' : st.lead.toString(16),
+      leaderName: st.lead === 0 ? '' : nameOf(st.lead),
+      commit: st.commit,
+      applied: st.appliedIndex,
+      lastIndex: st.lastIndex,
+      revision: this.member.store.mvcc.currentRevision,
+      voters: st.confState.voters.map(nameOf),
+      learners: st.confState.learners.map(nameOf),
+      etcdEndpoint: this.config.etcdListen ?? '',
+    };
+  }
+
+  async close(): Promise<void> {
+    this.logger.info('master stopping', { name: this.config.name });
+    await this.etcd?.close();
+    this.backend.close();
+    await this.network.close();
+    await new Promise<void>((resolve) => {
+      this.http.close(() => resolve());
+      this.http.closeAllConnections();
+    });
+    await this.member.close();
+  }
+}
+
+/** The LMDB file's used size: (last page number + 1) x page size. */
+function lmdbFileBytes(member: StoreMember): number {
+  const stats = member.root.getStats() as { pageSize?: number; lastPageNumber?: number };
+  return (stats.pageSize ?? 4096) * ((stats.lastPageNumber ?? -1) + 1);
+}

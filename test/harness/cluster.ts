@@ -1,0 +1,151 @@
+// Multi-process test harness: real `flotilla master` processes on loopback, each with its own data
+// directory and log file. Only processes this harness started are signalled, by their PID.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fetchStatus } from '../../cli/status.js';
+import { StoreClient } from '../../store/client.js';
+import type { MasterStatusReport } from '../../store/server.js';
+
+/** How long a master gets to stop cleanly before the harness kills it. */
+const STOP_GRACE_MS = 10_000;
+
+const BIN = fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
+
+export interface HarnessMember {
+  readonly name: string;
+  readonly listen: string;
+  readonly etcd: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  proc: ChildProcess | undefined;
+}
+
+async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** `count` consecutive free ports from a random base. */
+async function freePorts(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20_000 + Math.floor(Math.random() * 30_000);
+    let ok = true;
+    for (let i = 0; i < count && ok; i++) ok = await portFree(base + i);
+    if (ok) return base;
+  }
+  throw new Error('no free ports on 127.0.0.1');
+}
+
+export interface ClusterOptions {
+  readonly size?: number;
+  readonly tickMs?: number;
+  readonly snapshotEvery?: number;
+  readonly token?: string;
+}
+
+export class TestCluster {
+  private constructor(
+    readonly dir: string,
+    readonly members: HarnessMember[],
+    private readonly opts: ClusterOptions,
+  ) {}
+
+  static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
+    const size = opts.size ?? 3;
+    const dir = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
+    const base = await freePorts(size * 2);
+    const members: HarnessMember[] = Array.from({ length: size }, (_, i) => ({
+      name: `m${i + 1}`,
+      listen: `127.0.0.1:${base + i}`,
+      etcd: `127.0.0.1:${base + size + i}`,
+      dataDir: join(dir, `m${i + 1}`),
+      logFile: join(dir, `m${i + 1}.log`),
+      proc: undefined,
+    }));
+    const c = new TestCluster(dir, members, opts);
+    for (const m of members) c.spawn(m);
+    return c;
+  }
+
+  member(name: string): HarnessMember {
+    const m = this.members.find((x) => x.name === name);
+    if (m === undefined) throw new Error(`no member ${name}`);
+    return m;
+  }
+
+  private spawn(m: HarnessMember): void {
+    const peers = this.members.map((x) => `${x.name}=${x.listen}`).join(',');
+    const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
+    if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
+    const log = createWriteStream(m.logFile, { flags: 'a' });
+    const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token' };
+    const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout?.pipe(log);
+    proc.stderr?.pipe(log);
+    m.proc = proc;
+  }
+
+  async status(name: string): Promise<MasterStatusReport | undefined> {
+    return fetchStatus(this.member(name).listen).catch(() => undefined);
+  }
+
+  /** Waits for a leader that a majority of the live members agree on. */
+  async waitLeader(timeoutMs = 15_000, exclude: readonly string[] = []): Promise<HarnessMember> {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      for (const m of this.members) {
+        if (exclude.includes(m.name) || m.proc === undefined) continue;
+        const st = await this.status(m.name);
+        if (st?.role === 'leader') return m;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`no leader within ${timeoutMs} ms`);
+  }
+
+  /** Sends a signal to a member this harness started. SIGKILL also forgets the process. */
+  async signal(name: string, sig: NodeJS.Signals): Promise<void> {
+    const m = this.member(name);
+    const proc = m.proc;
+    if (proc === undefined || proc.pid === undefined) return;
+    if (sig === 'SIGKILL' || sig === 'SIGTERM') {
+      const exited = new Promise<void>((resolve) => (proc.exitCode !== null || proc.signalCode !== null ? resolve() : proc.once('exit', () => resolve())));
+      process.kill(proc.pid, sig);
+      // A master that does not stop within STOP_GRACE_MS of SIGTERM is killed.
+      const force = sig === 'SIGTERM' ? setTimeout(() => proc.kill('SIGKILL'), STOP_GRACE_MS) : undefined;
+      await exited;
+      if (force !== undefined) clearTimeout(force);
+      m.proc = undefined;
+    } else {
+      process.kill(proc.pid, sig);
+    }
+  }
+
+  restart(name: string): void {
+    const m = this.member(name);
+    if (m.proc !== undefined) throw new Error(`${name} is running`);
+    this.spawn(m);
+  }
+
+  /** A client over the given members' etcd endpoints (all by default). */
+  client(names?: readonly string[], timeoutMs?: number): StoreClient {
+    const ms = names === undefined ? this.members : names.map((n) => this.member(n));
+    return new StoreClient(ms.map((m) => m.etcd), timeoutMs);
+  }
+
+  async stop(): Promise<void> {
+    for (const m of this.members) {
+      if (m.proc !== undefined) await this.signal(m.name, 'SIGCONT').catch(() => {});
+    }
+    await Promise.all(this.members.map((m) => this.signal(m.name, 'SIGTERM').catch(() => {})));
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

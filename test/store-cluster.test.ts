@@ -1,0 +1,113 @@
+// Three real masters as separate processes: replication through any member, kill -9 of the leader,
+// a killed member rejoining by log and by snapshot, and a corrupt log tail reported, not applied.
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { open } from 'lmdb';
+import { afterEach, describe, expect, it } from 'vitest';
+import { LOG_DB_NAME } from '../raft/driver/lmdb-storage.js';
+import { TestCluster } from './harness/cluster.js';
+
+let cluster: TestCluster | undefined;
+afterEach(async () => {
+  await cluster?.stop();
+  cluster = undefined;
+});
+
+async function eventually<T>(what: string, f: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`);
+}
+
+describe('three-master store cluster', () => {
+  it('writes through a follower and the leader are read back linearizably from every member', async () => {
+    cluster = await TestCluster.start();
+    const leader = await cluster.waitLeader();
+    const follower = cluster.members.find((m) => m !== leader)!;
+    const viaLeader = cluster.client([leader.name]);
+    const viaFollower = cluster.client([follower.name]);
+    await viaLeader.put('a', '1');
+    await viaFollower.put('b', '2');
+    for (const m of cluster.members) {
+      const c = cluster.client([m.name]);
+      expect((await c.get('a'))?.value.toString()).toBe('1');
+      expect((await c.get('b'))?.value.toString()).toBe('2');
+      c.close();
+    }
+    expect(await viaFollower.compareAndSet('a', '1', '3')).toBe(true);
+    expect(await viaLeader.compareAndSet('a', '1', '4')).toBe(false);
+    expect((await viaLeader.get('a'))?.value.toString()).toBe('3');
+    viaLeader.close();
+    viaFollower.close();
+  });
+
+  it('kill -9 of the leader: writes resume on a new leader; the old one rejoins and catches up by log', async () => {
+    cluster = await TestCluster.start();
+    const leader = await cluster.waitLeader();
+    const client = cluster.client(cluster.members.filter((m) => m !== leader).map((m) => m.name), 1_000);
+    await client.put('k', 'before');
+    const killedAt = Date.now();
+    await cluster.signal(leader.name, 'SIGKILL');
+    await eventually('a write after the leader died', async () => (await client.put('k', 'after')) > 0 ? true : undefined);
+    console.log(`kill -9 of the leader to the next successful write: ${Date.now() - killedAt} ms (tick 20 ms)`);
+    for (let i = 0; i < 50; i++) await client.put(`more${i}`, `${i}`);
+    cluster.restart(leader.name);
+    const back = cluster.client([leader.name]);
+    await eventually('the killed member catches up', async () => ((await back.get('more49', { serializable: true }))?.value.toString() === '49' ? true : undefined));
+    expect((await back.get('k'))?.value.toString()).toBe('after');
+    client.close();
+    back.close();
+  });
+
+  it('a member down past a compaction rejoins by snapshot', async () => {
+    cluster = await TestCluster.start({ snapshotEvery: 50 });
+    const leader = await cluster.waitLeader();
+    const lagger = cluster.members.find((m) => m !== leader)!;
+    await cluster.signal(lagger.name, 'SIGKILL');
+    const client = cluster.client([leader.name]);
+    for (let i = 0; i < 300; i++) await client.put(`s${i}`, `${i}`);
+    cluster.restart(lagger.name);
+    const back = cluster.client([lagger.name]);
+    await eventually('the lagging member catches up', async () => ((await back.get('s299', { serializable: true }))?.value.toString() === '299' ? true : undefined), 20_000);
+    expect((await back.get('s0', { serializable: true }))?.value.toString()).toBe('0');
+    const log = readFileSync(lagger.logFile, 'utf8');
+    expect(log).toMatch(/snapshot/i);
+    client.close();
+    back.close();
+  });
+
+  it('a corrupt log tail is reported with its index and file, and the member refuses to start', async () => {
+    cluster = await TestCluster.start();
+    const leader = await cluster.waitLeader();
+    const victim = cluster.members.find((m) => m !== leader)!;
+    const client = cluster.client([leader.name]);
+    for (let i = 0; i < 20; i++) await client.put(`c${i}`, `${i}`);
+    await cluster.signal(victim.name, 'SIGTERM');
+    // Flip a byte of the victim's last log entry, as a torn write would.
+    const env = open({ path: victim.dataDir, maxDbs: 32 });
+    const log = env.openDB<Uint8Array, Uint8Array>({ name: LOG_DB_NAME, encoding: 'binary', keyEncoding: 'binary' });
+    let lastKey: Uint8Array | undefined;
+    for (const { key } of log.getRange({ reverse: true, limit: 1 })) lastKey = key;
+    const record = Uint8Array.from(log.get(lastKey!)!);
+    record[record.length - 1] = record[record.length - 1]! ^ 0x5a;
+    log.putSync(lastKey!, record);
+    await env.close();
+    const lastIndex = Number(Buffer.from(lastKey!).readBigUInt64BE(0));
+    cluster.restart(victim.name);
+    await eventually('the member exits', async () => (victim.proc?.exitCode !== null ? true : undefined));
+    const text = readFileSync(victim.logFile, 'utf8');
+    expect(text).toMatch(new RegExp(`raft log entry ${lastIndex} in .*data.mdb is corrupt`));
+    expect(text).toContain(join(victim.dataDir));
+    client.close();
+  });
+});
