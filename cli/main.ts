@@ -5,6 +5,16 @@ import { masterCommand } from './master.js';
 import { statusCommand } from './status.js';
 import { upCommand } from './up.js';
 
+async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'store') {
+    const { storeBenchCommand } = await import('../bench/store.js');
+    return storeBenchCommand(rest, out);
+  }
+  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store)\n`);
+  return 2;
+}
+
 const USAGE = `usage: flotilla <command> [options]
 
 commands:
@@ -13,6 +23,8 @@ commands:
   status [--dir DIR | --endpoints ...]  each master's role, term, commit and applied index
   master --name N --data DIR --listen HOST:PORT --peers N=HOST:PORT,... [--etcd-listen HOST:PORT]
                                         run one master
+  bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
+                                        write throughput and latency of a three-master cluster
   help                                  this text
 `;
 
@@ -28,6 +40,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await masterCommand(rest);
       case 'status':
         return await statusCommand(rest, process.stdout);
+      case 'bench':
+        return await benchCommand(rest, process.stdout);
       case undefined:
       case 'help':
       case '--help':

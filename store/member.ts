@@ -51,7 +51,7 @@ export class StoreMember {
 
   static open(opts: MemberOptions): StoreMember {
     mkdirSync(opts.dataDir, { recursive: true });
-    const root = open({ path: opts.dataDir, maxDbs: MAX_LMDB_DATABASES, mapSize: LMDB_MAP_SIZE_BYTES });
+    const root = open({ path: opts.dataDir, maxDbs: MAX_LMDB_DATABASES, mapSize: LMDB_MAP_SIZE_BYTES, overlappingSync: false });
     const storage = LmdbStorage.open(root);
     if (storage.lastIndex() === 0 && storage.snapshot().metadata.index === 0 && opts.join !== true) {
       bootstrapStorage(storage, opts.initialMembers);

@@ -2,7 +2,7 @@
 // directory and log file. Only processes this harness started are signalled, by their PID.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, rmSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,10 @@ import type { MasterStatusReport } from '../../store/server.js';
 /** How long a master gets to stop cleanly before the harness kills it. */
 const STOP_GRACE_MS = 10_000;
 
-const BIN = fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
+/** bin/flotilla.js, seen from the sources (test/harness) and from dist/test/harness. */
+const BIN = ['../../bin/flotilla.js', '../../../bin/flotilla.js']
+  .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
 
 export interface HarnessMember {
   readonly name: string;

@@ -1,0 +1,183 @@
+// `flotilla bench store`: N clients writing through the etcd v3 API against a three-master
+// Flotilla cluster (started here, on loopback), printing writes/s, p50/p99 latency and the
+// masters' CPU seconds per 1,000 writes. `--against etcd` runs the same workload, through the
+// same client, against a three-member etcd (Debian's etcd-server) and prints the ratio.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { StoreClient } from '../store/client.js';
+import { TestCluster } from '../test/harness/cluster.js';
+
+/** Bound on the benchmark's length, whatever --seconds says. */
+const MAX_SECONDS = 600;
+/** Bound on concurrent clients. */
+const MAX_CLIENTS = 2_000;
+
+export interface StoreBenchResult {
+  readonly target: string;
+  readonly clients: number;
+  readonly valueBytes: number;
+  readonly seconds: number;
+  readonly writes: number;
+  readonly errors: number;
+  readonly writesPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly singleClientP50Ms: number;
+  readonly cpuSecondsPer1000Writes: number;
+}
+
+function cpuSeconds(pid: number): number {
+  // /proc/PID/stat fields 14 and 15: utime and stime in clock ticks (100 per second on Linux).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string): Promise<StoreBenchResult> {
+  const value = 'x'.repeat(valueBytes);
+  // One gRPC channel per 10 clients (etcd's benchmark shares connections between clients too).
+  const conns = Array.from({ length: Math.max(1, Math.ceil(clients / 10)) }, (_, i) => {
+    const c = new StoreClient(endpoints, 5_000);
+    c.useEndpoint(i);
+    return c;
+  });
+  // Warm up and measure a single client's latency first.
+  const single: number[] = [];
+  for (let i = 0; i < 300; i++) {
+    const t = performance.now();
+    await conns[0]!.put(`single/${i}`, value);
+    single.push(performance.now() - t);
+  }
+  single.sort((a, b) => a - b);
+
+  const latencies: number[] = [];
+  let errors = 0;
+  const cpuBefore = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: clients }, async (_, i) => {
+      const client = conns[i % conns.length]!;
+      let n = 0;
+      while (performance.now() < end) {
+        const t = performance.now();
+        try {
+          await client.put(`bench/${i}/${n++ % 1000}`, value);
+          latencies.push(performance.now() - t);
+        } catch {
+          errors++;
+        }
+      }
+    }),
+  );
+  const elapsed = (performance.now() - start) / 1000;
+  const cpuAfter = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  for (const c of conns) c.close();
+  latencies.sort((a, b) => a - b);
+  return {
+    target, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
+    writesPerSecond: Math.round(latencies.length / elapsed),
+    p50Ms: Number(percentile(latencies, 50).toFixed(2)),
+    p99Ms: Number(percentile(latencies, 99).toFixed(2)),
+    singleClientP50Ms: Number(percentile(single, 50).toFixed(3)),
+    cpuSecondsPer1000Writes: Number((((cpuAfter - cpuBefore) / Math.max(1, latencies.length)) * 1000).toFixed(3)),
+  };
+}
+
+interface EtcdCluster {
+  readonly endpoints: string[];
+  readonly procs: ChildProcess[];
+  stop(): Promise<void>;
+}
+
+async function startEtcd(basePort: number): Promise<EtcdCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'flotilla-bench-etcd-'));
+  const names = ['e1', 'e2', 'e3'];
+  const peer = (i: number): string => `http://127.0.0.1:${basePort + 10 + i}`;
+  const client = (i: number): string => `127.0.0.1:${basePort + i}`;
+  const initial = names.map((n, i) => `${n}=${peer(i)}`).join(',');
+  const procs = names.map((name, i) =>
+    spawn('etcd', [
+      '--name', name, '--data-dir', join(dir, name),
+      '--listen-client-urls', `http://${client(i)}`, '--advertise-client-urls', `http://${client(i)}`,
+      '--listen-peer-urls', peer(i), '--initial-advertise-peer-urls', peer(i),
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'flotilla-bench',
+      '--log-level', 'error',
+    ], { stdio: ['ignore', 'ignore', 'inherit'] }),
+  );
+  const endpoints = names.map((_, i) => client(i));
+  const probe = new StoreClient(endpoints, 1_000);
+  for (let i = 0; ; i++) {
+    try {
+      await probe.put('probe', 'ok');
+      break;
+    } catch (err) {
+      if (i > 100) throw new Error(`etcd did not come up: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+  probe.close();
+  return {
+    endpoints,
+    procs,
+    async stop() {
+      await Promise.all(procs.map((p) => new Promise<void>((resolve) => {
+        if (p.exitCode !== null) return resolve();
+        p.once('exit', () => resolve());
+        p.kill('SIGTERM');
+      })));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function storeBenchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      clients: { type: 'string', default: '100' },
+      'value-size': { type: 'string', default: '256' },
+      seconds: { type: 'string', default: '10' },
+      against: { type: 'string' },
+      'tick-ms': { type: 'string', default: '100' },
+    },
+    strict: true,
+  });
+  const clients = Number(values.clients);
+  const valueBytes = Number(values['value-size']);
+  const seconds = Number(values.seconds);
+  if (!Number.isInteger(clients) || clients < 1 || clients > MAX_CLIENTS) throw new Error(`--clients must be 1..${MAX_CLIENTS}`);
+  if (!Number.isInteger(valueBytes) || valueBytes < 0 || valueBytes > 1024 * 1024) throw new Error('--value-size must be 0..1048576 bytes');
+  if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new Error(`--seconds must be in (0, ${MAX_SECONDS}]`);
+  if (values.against !== undefined && values.against !== 'etcd') throw new Error(`--against '${values.against}': only 'etcd' is supported`);
+
+  const cluster = await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000 });
+  let flotilla: StoreBenchResult;
+  try {
+    await cluster.waitLeader(30_000);
+    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla');
+  } finally {
+    await cluster.stop();
+  }
+  out.write(`${JSON.stringify(flotilla)}\n`);
+  if (values.against === 'etcd') {
+    const etcd = await startEtcd(30_000 + Math.floor(Math.random() * 10_000));
+    let theirs: StoreBenchResult;
+    try {
+      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd');
+    } finally {
+      await etcd.stop();
+    }
+    out.write(`${JSON.stringify(theirs)}\n`);
+    out.write(`${JSON.stringify({ ratio: 'flotilla/etcd', writesPerSecond: Number((flotilla.writesPerSecond / theirs.writesPerSecond).toFixed(2)), p50: Number((flotilla.p50Ms / theirs.p50Ms).toFixed(2)), cpuPer1000Writes: Number((flotilla.cpuSecondsPer1000Writes / theirs.cpuSecondsPer1000Writes).toFixed(2)) })}\n`);
+  }
+  return 0;
+}
