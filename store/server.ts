@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
 import type { ConfState, Message, NodeId } from '../raft/core/types.js';
 import type { PeerSender } from '../raft/driver/raft-node.js';
+import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
 import { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
@@ -29,7 +30,7 @@ export interface PeerNetworkHandlers {
 
 export type PeerNetworkFactory = (self: NodeId, handlers: PeerNetworkHandlers) => PeerNetwork;
 
-export const RAFT_PATH = '/raft';
+export const RAFT_PATH = RAFT_PEER_PATH;
 
 export interface MasterConfig {
   readonly name: string;
@@ -154,7 +155,7 @@ export class Master {
       res.end(`no route for ${req.method ?? '?'} ${req.url ?? '?'}\n`);
     });
     http.on('upgrade', (req, socket, head) => {
-      if (req.url?.split('?')[0] === RAFT_PATH) network.handleUpgrade(req, socket, head);
+      if (isRaftPeerUpgrade(req)) network.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
     let etcd: EtcdFace | undefined;

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_DB_NAME } from '../raft/driver/lmdb-storage.js';
+import type { StoreClient } from '../store/client.js';
 import { TestCluster } from './harness/cluster.js';
 
 let cluster: TestCluster | undefined;
@@ -29,6 +30,11 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, time
   throw new Error(`${what}: not within ${timeoutMs} ms${last === undefined ? '' : ` (last error: ${(last as Error).message})`}`);
 }
 
+/** A first write right after an election may meet a follower that has not heard of the leader yet. */
+async function putSoon(client: StoreClient, key: string, value: string): Promise<void> {
+  await eventually(`put ${key}`, async () => ((await client.put(key, value)) > 0 ? true : undefined), 10_000);
+}
+
 describe('three-master store cluster', () => {
   it('writes through a follower and the leader are read back linearizably from every member', async () => {
     cluster = await TestCluster.start();
@@ -36,8 +42,8 @@ describe('three-master store cluster', () => {
     const follower = cluster.members.find((m) => m !== leader)!;
     const viaLeader = cluster.client([leader.name]);
     const viaFollower = cluster.client([follower.name]);
-    await viaLeader.put('a', '1');
-    await viaFollower.put('b', '2');
+    await putSoon(viaLeader, 'a', '1');
+    await putSoon(viaFollower, 'b', '2');
     for (const m of cluster.members) {
       const c = cluster.client([m.name]);
       expect((await c.get('a'))?.value.toString()).toBe('1');
@@ -55,7 +61,7 @@ describe('three-master store cluster', () => {
     cluster = await TestCluster.start();
     const leader = await cluster.waitLeader();
     const client = cluster.client(cluster.members.filter((m) => m !== leader).map((m) => m.name), 1_000);
-    await client.put('k', 'before');
+    await putSoon(client, 'k', 'before');
     const killedAt = Date.now();
     await cluster.signal(leader.name, 'SIGKILL');
     await eventually('a write after the leader died', async () => (await client.put('k', 'after')) > 0 ? true : undefined);
@@ -75,7 +81,8 @@ describe('three-master store cluster', () => {
     const lagger = cluster.members.find((m) => m !== leader)!;
     await cluster.signal(lagger.name, 'SIGKILL');
     const client = cluster.client([leader.name]);
-    for (let i = 0; i < 300; i++) await client.put(`s${i}`, `${i}`);
+    await putSoon(client, 's0', '0');
+    for (let i = 1; i < 300; i++) await client.put(`s${i}`, `${i}`);
     cluster.restart(lagger.name);
     const back = cluster.client([lagger.name]);
     await eventually('the lagging member catches up', async () => ((await back.get('s299', { serializable: true }))?.value.toString() === '299' ? true : undefined), 20_000);
@@ -91,7 +98,8 @@ describe('three-master store cluster', () => {
     const leader = await cluster.waitLeader();
     const victim = cluster.members.find((m) => m !== leader)!;
     const client = cluster.client([leader.name]);
-    for (let i = 0; i < 20; i++) await client.put(`c${i}`, `${i}`);
+    await putSoon(client, 'c0', '0');
+    for (let i = 1; i < 20; i++) await client.put(`c${i}`, `${i}`);
     await cluster.signal(victim.name, 'SIGTERM');
     // Flip a byte of the victim's last log entry, as a torn write would.
     const env = open({ path: victim.dataDir, maxDbs: 32 });

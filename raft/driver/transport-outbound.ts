@@ -169,8 +169,13 @@ export class OutboundPeers {
       if (existing.url === url) return;
       existing.url = url;
       existing.reconnectAttempt = 0;
-      // The close handler fails its snapshots and schedules the dial to the new address.
-      existing.conn?.ws.terminate();
+      if (existing.conn !== undefined) {
+        // The close handler fails its snapshots and schedules the dial to the new address.
+        existing.conn.ws.terminate();
+      } else {
+        if (existing.reconnectTimer !== undefined) this.ctx.clock.clearTimeout(existing.reconnectTimer);
+        this.dial(existing);
+      }
       return;
     }
     const link = new PeerLink(id, url);
