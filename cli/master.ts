@@ -18,6 +18,7 @@ export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --lis
   --join                  join an existing cluster (after 'etcdctl member add')
   --cluster NAME          the cluster's name; peers of another cluster are refused (default flotilla)
   --snapshot-every N      snapshot the state and compact the log every N entries (default 10000)
+  --enable-fault-injection  serve PUT /debug/partition?block=NAME,... (chaos tests; never in production)
   --tick-ms N             milliseconds per Raft tick (default 100; elections after 10-20 ticks)
 `;
 
@@ -35,6 +36,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       'tick-ms': { type: 'string' },
       cluster: { type: 'string', default: 'flotilla' },
       'snapshot-every': { type: 'string' },
+      'enable-fault-injection': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -64,6 +66,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       ...(values['etcd-listen'] !== undefined ? { etcdListen: values['etcd-listen'] } : {}),
       ...(tickMs !== undefined ? { tickMs } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
+      faultInjection: values['enable-fault-injection'] === true,
     },
     {
       logger,

@@ -18,6 +18,9 @@ import type { WatchRequest, WatchResponse } from './mvcc/watch.js';
  */
 export const ETCD_COMPATIBLE_VERSION = '3.5.0';
 
+/** How often watchers that asked for progress notifications get one when idle (etcd's default: 10 minutes). */
+export const PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
+
 /** Identity and Raft position carried by every response header (etcd's ResponseHeader). */
 export interface HeaderFacts {
   /** etcd's cluster_id, a uint64. */

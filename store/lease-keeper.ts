@@ -23,6 +23,9 @@ import type { RandomSource } from '../raft/core/raft.js';
  * whatever their number (an untracked lease would never expire), so the bound holds for grants
  * proposed here, and the tracked count can exceed it only by grants a previous leader made.
  */
+/** How often expired leases are looked for. etcd's lessor checks every 500 ms. */
+export const LEASE_TICK_MS = 500;
+
 export const MAX_TRACKED_LEASES = 100_000;
 
 /**

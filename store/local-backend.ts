@@ -6,9 +6,8 @@
 //
 // This member is the leader of a one-member cluster from the start, in term LOCAL_RAFT_TERM.
 
-import { randomInt } from 'node:crypto';
 import type { RandomSource } from '../raft/core/raft.js';
-import { type Clock, systemClock } from '../raft/driver/raft-node.js';
+import { type Clock, cryptoRandom, systemClock } from '../raft/driver/raft-node.js';
 import {
   type Backend,
   type BackendWatcher,
@@ -27,9 +26,10 @@ import {
   PeerUrlExistsError,
   type ReadConsistency,
   BackendStoppedError,
+  PROGRESS_NOTIFY_INTERVAL_MS,
   TooManyLearnersError,
 } from './backend.js';
-import { LeaseKeeper } from './lease-keeper.js';
+import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import { type Command, type RangeRequest, encodeCommand } from './mvcc/commands.js';
 import type { MvccStore } from './mvcc/kv-store.js';
 import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf } from './mvcc/responses.js';
@@ -38,11 +38,7 @@ import { type WatchRequest, WatchHub } from './mvcc/watch.js';
 /** The Raft term a local backend reports: it became leader once, at start. */
 export const LOCAL_RAFT_TERM = 1;
 
-/** How often expired leases are looked for. etcd's lessor checks every 500 ms. */
-export const LEASE_TICK_MS = 500;
 
-/** How often watchers that asked for progress notifications get one when idle (etcd's default: 10 minutes). */
-export const PROGRESS_NOTIFY_INTERVAL_MS = 10 * 60 * 1000;
 
 /** etcd's limit on learners in a cluster (--experimental-max-learners). */
 export const MAX_LEARNERS = 1;
@@ -70,7 +66,6 @@ export interface LocalBackendOptions {
   readonly maxLeases?: number;
 }
 
-export const cryptoRandom: RandomSource = { int: (n) => randomInt(n) };
 
 function randomUint64(random: RandomSource): bigint {
   // Four 16-bit draws; 0 is no id in etcd.

@@ -2,7 +2,6 @@
 // the MVCC state in one file), the Raft node that drives it, and the store it serves. The peer
 // transport is injected: WebSockets in a master, an in-memory router in tests.
 
-import { randomInt } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
 import { bootstrapStorage, type InitialMember } from '../raft/core/bootstrap.js';
@@ -10,7 +9,7 @@ import type { ConfChange } from '../raft/core/confchange.js';
 import type { RandomSource } from '../raft/core/raft.js';
 import type { ConfState, NodeId } from '../raft/core/types.js';
 import { LmdbStorage } from '../raft/driver/lmdb-storage.js';
-import { RaftNode, type Clock, type PeerSender, type RaftNodeLogger } from '../raft/driver/raft-node.js';
+import { RaftNode, cryptoRandom, type Clock, type PeerSender, type RaftNodeLogger } from '../raft/driver/raft-node.js';
 import { MvccStore } from './mvcc/kv-store.js';
 import { MVCC_DATABASE_NAMES } from './mvcc/tables.js';
 import { MvccStateMachine, ReplicatedStore } from './replicated-store.js';
@@ -19,8 +18,6 @@ import { MvccStateMachine, ReplicatedStore } from './replicated-store.js';
 export const MAX_LMDB_DATABASES = MVCC_DATABASE_NAMES.length + 8;
 /** LMDB map size: the largest the environment may grow to (address space, not disk, until used). */
 export const LMDB_MAP_SIZE_BYTES = 8 * 1024 * 1024 * 1024;
-
-export const cryptoRandom: RandomSource = { int: (n) => randomInt(n) };
 
 export interface MemberOptions {
   readonly id: NodeId;

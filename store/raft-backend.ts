@@ -9,7 +9,7 @@ import { ConfChangeType, type ConfChange } from '../raft/core/confchange.js';
 import { ProposalDroppedError, ProposalDropReason } from '../raft/core/errors.js';
 import type { RandomSource } from '../raft/core/raft.js';
 import type { ConfState, NodeId } from '../raft/core/types.js';
-import { ReadIndexTimeoutError, systemClock, type Clock } from '../raft/driver/raft-node.js';
+import { ReadIndexTimeoutError, cryptoRandom, systemClock, type Clock } from '../raft/driver/raft-node.js';
 import {
   BackendStoppedError,
   ETCD_COMPATIBLE_VERSION,
@@ -18,6 +18,7 @@ import {
   MemberNotLearnerError,
   NoLeaderError,
   NotLeaderError,
+  PROGRESS_NOTIFY_INTERVAL_MS,
   PeerUrlExistsError,
   RequestTimeoutError,
   type Backend,
@@ -31,8 +32,7 @@ import {
   type MemberStatus,
   type ReadConsistency,
 } from './backend.js';
-import { LeaseKeeper } from './lease-keeper.js';
-import { LEASE_TICK_MS, PROGRESS_NOTIFY_INTERVAL_MS, cryptoRandom } from './local-backend.js';
+import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
 import { decodeCommand, type Command, type RangeRequest } from './mvcc/commands.js';

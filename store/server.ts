@@ -10,6 +10,7 @@ import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
 import { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
+import { FaultLayer } from './fault-network.js';
 import { RaftBackend } from './raft-backend.js';
 
 /** The peer network a master needs (the WebSocket PeerTransport, or a test double). */
@@ -44,6 +45,8 @@ export interface MasterConfig {
   readonly join?: boolean;
   readonly tickMs?: number;
   readonly snapshotEvery?: number;
+  /** Serve PUT /debug/partition?block=NAME,... (chaos tests only). */
+  readonly faultInjection?: boolean;
 }
 
 export interface MasterStatusReport {
@@ -94,6 +97,8 @@ export class Master {
 
     let backend: RaftBackend | undefined;
     let network: PeerNetwork | undefined;
+    const faults = config.faultInjection === true ? new FaultLayer() : undefined;
+    const networkFactory = faults === undefined ? deps.network : faults.wrap(deps.network);
     // Storage opens first: a corrupt log must stop the master before it dials or serves anything.
     const member: StoreMember = StoreMember.open({
       id,
@@ -120,7 +125,7 @@ export class Master {
       },
     });
     try {
-      network = deps.network(id, {
+      network = networkFactory(id, {
         onMessage: (m) => member.raft.step(m),
         onUnreachable: (peer) => member.raft.reportUnreachable(peer),
         onSnapshotStatus: (peer, ok) => member.raft.reportSnapshot(peer, ok),
@@ -144,6 +149,20 @@ export class Master {
       if (req.method === 'GET' && req.url === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(master.status()));
+        return;
+      }
+      if (faults !== undefined && req.method === 'PUT' && req.url?.startsWith('/debug/partition')) {
+        const block = new URL(req.url, 'http://x').searchParams.get('block') ?? '';
+        const ids = block.split(',').filter((n) => n.length > 0).map((n) => config.peers.find((p) => p.name === n)?.id);
+        if (ids.some((i) => i === undefined)) {
+          res.writeHead(400, { 'content-type': 'text/plain' });
+          res.end(`unknown member in block=${block}\n`);
+          return;
+        }
+        faults.blocked = new Set(ids as NodeId[]);
+        logger.warn('fault injection: peer traffic blocked', { block });
+        res.writeHead(204);
+        res.end();
         return;
       }
       if (req.method === 'GET' && req.url === '/healthz') {

@@ -5,6 +5,7 @@
 // Proposals that arrive while a Ready is being persisted queue up and go into the next append
 // together: group commit.
 
+import { randomInt } from 'node:crypto';
 import { decodeConfChange, type ConfChange } from '../core/confchange.js';
 import { ProposalDroppedError, ProposalDropReason, RaftError } from '../core/errors.js';
 import type { RandomSource } from '../core/raft.js';
@@ -44,6 +45,9 @@ export const systemClock: Clock = {
   setTimeout: (fn, ms) => setTimeout(fn, ms),
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
+
+/** Randomness for election timeouts in a real master. */
+export const cryptoRandom: RandomSource = { int: (n) => randomInt(n) };
 
 export interface PeerSender {
   send(messages: readonly Message[]): void;

@@ -377,6 +377,19 @@ export function readMemberId(value: unknown): bigint {
   return uint64(record(value, '')['ID'], 'ID');
 }
 
+const ALARM_ACTIONS: Readonly<Record<string, 'GET' | 'ACTIVATE' | 'DEACTIVATE'>> = {
+  GET: 'GET',
+  ACTIVATE: 'ACTIVATE',
+  DEACTIVATE: 'DEACTIVATE',
+};
+
+/** An AlarmRequest's action; memberID and alarm are checked for type only (only GET is served). */
+export function readAlarmAction(value: unknown): 'GET' | 'ACTIVATE' | 'DEACTIVATE' {
+  const m = record(value, '');
+  uint64(m['memberID'], 'memberID');
+  return enumValue(m['action'], 'action', ALARM_ACTIONS);
+}
+
 const WATCH_FILTERS: Readonly<Record<string, WatchFilter>> = { NOPUT: 'noPut', NODELETE: 'noDelete' };
 
 export interface WireWatchCreate {

@@ -6,6 +6,7 @@
 // The endpoint has no TLS and no authentication yet, so it listens on loopback addresses only.
 
 import {
+  status as GrpcStatus,
   type ServerDuplexStream,
   type ServerUnaryCall,
   Server,
@@ -15,10 +16,11 @@ import {
 } from '@grpc/grpc-js';
 import { type Backend, ReadConsistency } from '../backend.js';
 import { MAX_REQUEST_BYTES } from '../mvcc/commands.js';
-import { EtcdRpcError, EtcdStatus, InvalidRequestError, serviceError, statusOf } from './errors.js';
+import { EtcdRpcError, EtcdStatus, type RpcStatus, serviceError, statusOf } from './errors.js';
 import { KeepAliveStream, type WireLeaseKeepAliveResponse } from './keepalive-stream.js';
 import { etcdServices } from './proto.js';
 import {
+  readAlarmAction,
   readCompactionRequest,
   readDeleteRangeRequest,
   readLeaseGrantRequest,
@@ -57,6 +59,11 @@ export const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 1_000;
 export const SHUTDOWN_GRACE_MS = 1_000;
 
 export const DEFAULT_ETCD_HOST = '127.0.0.1';
+
+const ALARM_CHANGE_UNIMPLEMENTED: RpcStatus = {
+  code: GrpcStatus.UNIMPLEMENTED,
+  details: 'etcdserver: alarms cannot be raised or cleared (Flotilla raises no alarms)',
+};
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
 
@@ -185,10 +192,10 @@ function maintenanceService(backend: Backend): UntypedServiceImplementation {
       const status = await backend.status();
       return wireStatusResponse(status, wireHeader(backend.header()));
     }),
-    // Flotilla raises no etcd alarms: a GET lists none; raising or clearing one is not supported.
+    // Flotilla raises no etcd alarms: a GET lists none (`etcdctl endpoint health` asks); raising or
+    // clearing one is not supported.
     Alarm: unary(async (request) => {
-      const action = typeof request === 'object' && request !== null ? (request as { action?: unknown }).action : undefined;
-      if (action !== 'GET') throw new InvalidRequestError('action', 'only GET is supported (Flotilla raises no alarms)');
+      if (readAlarmAction(request) !== 'GET') throw new EtcdRpcError(ALARM_CHANGE_UNIMPLEMENTED);
       return { header: wireHeader(backend.header()), alarms: [] };
     }),
   };

@@ -52,6 +52,7 @@ export interface ClusterOptions {
   readonly tickMs?: number;
   readonly snapshotEvery?: number;
   readonly token?: string;
+  readonly faultInjection?: boolean;
 }
 
 export class TestCluster {
@@ -88,6 +89,7 @@ export class TestCluster {
     const peers = this.members.map((x) => `${x.name}=${x.listen}`).join(',');
     const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
+    if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
     const log = createWriteStream(m.logFile, { flags: 'a' });
     const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token' };
     const proc = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -130,6 +132,24 @@ export class TestCluster {
     } else {
       process.kill(proc.pid, sig);
     }
+  }
+
+  /** Makes `name` drop all peer traffic to and from `blocked` (an empty list heals it). */
+  async block(name: string, blocked: readonly string[]): Promise<void> {
+    const [host, port] = this.member(name).listen.split(':');
+    const res = await fetch(`http://${host}:${port}/debug/partition?block=${blocked.join(',')}`, { method: 'PUT' });
+    if (res.status !== 204) throw new Error(`block at ${name}: HTTP ${res.status} ${await res.text()}`);
+  }
+
+  /** Cuts `name` off from every other member, both ways. */
+  async isolate(name: string): Promise<void> {
+    const others = this.members.filter((m) => m.name !== name).map((m) => m.name);
+    await this.block(name, others).catch(() => {});
+    for (const o of others) await this.block(o, [name]).catch(() => {});
+  }
+
+  async healPartitions(): Promise<void> {
+    for (const m of this.members) if (m.proc !== undefined) await this.block(m.name, []).catch(() => {});
   }
 
   restart(name: string): void {
