@@ -56,6 +56,15 @@ interface Execution {
   readonly events: readonly WatchEvent[];
 }
 
+/**
+ * lmdb-js transactionSync flags for applyBatch: abortable (1) | commit synchronously (2) |
+ * LMDB's MDB_NOMETASYNC (0x40000, passed through to mdb_txn_begin). The data pages are fsynced but
+ * not the meta page, so a crash may undo the last applied batches while the file stays consistent
+ * (ACI without D). That is safe for a state machine applied from a durable Raft log: applying is
+ * idempotent by log index, and the entries are replayed after a restart.
+ */
+export const APPLY_BATCH_TXN_FLAGS = 0x1 | 0x2 | 0x40000;
+
 export class MvccStore {
   private readonly reader: MvccReader;
   private readonly listeners = new Set<StoreListener>();
@@ -138,7 +147,7 @@ export class MvccStore {
             outcomes.push(this.applyEntry(e.index, e.bytes));
           }
         }
-      });
+      }, APPLY_BATCH_TXN_FLAGS);
     } finally {
       this.deferredChanges = undefined;
     }
