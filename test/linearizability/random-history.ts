@@ -113,13 +113,16 @@ export function randomLinearizableHistory(opts: RandomHistoryOptions): KvOperati
         invoked++;
       }
     } else if (rng.next() < opts.unknownRate) {
-      history.push({ clientId: op.clientId, input: op.input, callTime: op.callTime, returnTime: Infinity, outcome: { kind: 'unknown' } });
+      // The client gives up; if the store has not applied the operation yet, it still may.
+      const { clientId, input, callTime } = op;
+      history.push({ clientId, input, callTime, returnTime: Infinity, outcome: { kind: 'unknown' } });
       if (op.output === null) limbo.push(op);
       inFlight.delete(client);
     } else if (op.output === null) {
       op.output = apply(op);
     } else {
-      history.push({ clientId: op.clientId, input: op.input, callTime: op.callTime, returnTime: time, outcome: { kind: 'ok', output: op.output } });
+      const { clientId, input, callTime, output } = op;
+      history.push({ clientId, input, callTime, returnTime: time, outcome: { kind: 'ok', output } });
       inFlight.delete(client);
     }
   }
