@@ -28,6 +28,8 @@ export interface StoreBenchResult {
   readonly p99Ms: number;
   readonly singleClientP50Ms: number;
   readonly cpuSecondsPer1000Writes: number;
+  /** kill -9 of the leader to the next successful write (Flotilla only). */
+  readonly failoverMs?: number;
 }
 
 function cpuSeconds(pid: number): number {
@@ -90,6 +92,32 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
     singleClientP50Ms: Number(percentile(single, 50).toFixed(3)),
     cpuSecondsPer1000Writes: Number((((cpuAfter - cpuBefore) / Math.max(1, latencies.length)) * 1000).toFixed(3)),
   };
+}
+
+/** Bound on how long the failover measurement waits for a write to succeed. */
+const FAILOVER_LIMIT_MS = 30_000;
+
+/** kill -9 of the leader, then writes through the survivors until one succeeds. */
+async function measureFailover(cluster: TestCluster): Promise<number> {
+  const leader = await cluster.waitLeader(10_000);
+  const survivors = cluster.members.filter((m) => m !== leader).map((m) => m.name);
+  const client = cluster.client(survivors, 200);
+  await cluster.signal(leader.name, 'SIGKILL');
+  const killedAt = performance.now();
+  try {
+    for (let i = 0; performance.now() - killedAt < FAILOVER_LIMIT_MS; i++) {
+      try {
+        await client.put('failover', String(i));
+        return Math.round(performance.now() - killedAt);
+      } catch (err) {
+        if (process.env['FLOTILLA_BENCH_DEBUG'] !== undefined) process.stderr.write(`failover: ${(err as Error).message}\n`);
+        client.useEndpoint(i + 1);
+      }
+    }
+    return NaN;
+  } finally {
+    client.close();
+  }
 }
 
 interface EtcdCluster {
@@ -164,6 +192,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   try {
     await cluster.waitLeader(30_000);
     flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla');
+    flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };
   } finally {
     await cluster.stop();
   }

@@ -140,3 +140,19 @@ describe('replicated store members', () => {
     expect(await get(back, 's0', true)).toBe('0');
   });
 });
+
+describe('waiting writes on a leader change', () => {
+  it('fail fast with an unknown-outcome error and never crash the process', async () => {
+    const c = cluster();
+    const lead = await c.leader();
+    const follower = [...c.router.members.values()].find((m) => m !== lead)!;
+    // Cut the leader off: writes forwarded to it by a follower can never be applied.
+    c.router.down.add(lead.id);
+    const pending = Array.from({ length: 20 }, (_, i) => follower.store.write(putCommand(utf8(`lost${i}`), utf8('x'))));
+    const results = await Promise.allSettled(pending);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect(String((r as PromiseRejectedResult).reason)).toMatch(/request timed out|no leader/);
+    }
+  });
+});

@@ -69,6 +69,7 @@ export class StoreMember {
       ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
       ...(opts.compactionMargin !== undefined ? { compactionMargin: opts.compactionMargin } : {}),
       ...(opts.onConfChange ? { onConfChange: opts.onConfChange } : {}),
+      onLeaderChange: () => machine.failWaiting(),
     });
     return new StoreMember(opts.id, root, storage, raft, new ReplicatedStore(raft, machine));
   }

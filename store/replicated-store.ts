@@ -21,6 +21,14 @@ export const MAX_PENDING_WRITES = 20_000;
 /** A write not applied within this time fails; it may still commit later (its outcome is unknown). */
 export const WRITE_TIMEOUT_MS = 10_000;
 
+/** A write's leader changed before it was applied; it may or may not commit. */
+export class LeaderChangedError extends RequestTimeoutError {
+  constructor() {
+    super(0);
+    this.message = 'etcdserver: request timed out, possibly due to previous leader failure';
+  }
+}
+
 /** A log entry's payload: who proposed it, its request number there, and the command. */
 interface Envelope {
   readonly origin: NodeId;
@@ -129,7 +137,20 @@ export class MvccStateMachine implements StateMachine {
         reject(err);
       };
     });
+    // The outcome may be rejected (timeout, leader change) while the caller is still awaiting the
+    // proposal; mark it handled now so that is never an unhandled rejection, which would crash
+    // the master. The caller still receives the rejection when it awaits the outcome.
+    outcome.catch(() => {});
     return { payload: encodeEnvelope({ origin: this.self, request, command: cmd }), outcome, cancel };
+  }
+
+  /**
+   * The leader changed: writes still waiting may have been lost with the old leader, or may yet
+   * commit. Tell their clients now (outcome unknown) instead of after WRITE_TIMEOUT_MS, as etcd's
+   * "request timed out, possibly due to previous leader failure" does.
+   */
+  failWaiting(): void {
+    this.failAll(new LeaderChangedError());
   }
 
   failAll(err: Error): void {

@@ -88,6 +88,8 @@ export interface RaftNodeOptions {
   readonly snapshotEvery?: number;
   /** Entries kept behind a snapshot, so slightly lagging followers catch up by log, not snapshot. */
   readonly compactionMargin?: number;
+  /** Called when this node learns of a new leader, or loses the one it knew (0). */
+  readonly onLeaderChange?: (lead: NodeId, term: number) => void;
   /** Called after a conf change is applied, with the new membership and the change itself. */
   readonly onConfChange?: (cs: ConfState, cc: ConfChange) => void;
 }
@@ -143,6 +145,7 @@ export class RaftNode {
   private lastSnapshotIndex: number;
   private applied: number;
   private fatal: Error | undefined = undefined;
+  private knownLeader: NodeId = 0;
 
   constructor(private readonly opts: RaftNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -374,6 +377,10 @@ export class RaftNode {
         { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) },
         rd.mustSync || rd.snapshot !== undefined,
       );
+    }
+    if (rd.softState !== undefined && rd.softState.lead !== this.knownLeader) {
+      this.knownLeader = rd.softState.lead;
+      this.opts.onLeaderChange?.(rd.softState.lead, this.raw.raft.term);
     }
     // 2. Only now may votes and acknowledgements leave.
     if (rd.messages.length > 0) transport.send(rd.messages);

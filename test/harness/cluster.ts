@@ -171,6 +171,8 @@ export class TestCluster {
       if (m.proc !== undefined) await this.signal(m.name, 'SIGCONT').catch(() => {});
     }
     await Promise.all(this.members.map((m) => this.signal(m.name, 'SIGTERM').catch(() => {})));
-    rmSync(this.dir, { recursive: true, force: true });
+    // FLOTILLA_KEEP_CLUSTER keeps data and logs for a post-mortem.
+    if (process.env['FLOTILLA_KEEP_CLUSTER'] === undefined) rmSync(this.dir, { recursive: true, force: true });
+    else process.stderr.write(`cluster kept in ${this.dir}\n`);
   }
 }
