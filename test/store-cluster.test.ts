@@ -7,6 +7,7 @@ import { open } from 'lmdb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_DB_NAME } from '../raft/driver/lmdb-storage.js';
 import type { StoreClient } from '../store/client.js';
+import { etcdctl } from '../store/etcd/testing.js';
 import { TestCluster } from './harness/cluster.js';
 
 let cluster: TestCluster | undefined;
@@ -116,6 +117,28 @@ describe('three-master store cluster', () => {
     const text = readFileSync(victim.logFile, 'utf8');
     expect(text).toMatch(new RegExp(`raft log entry ${lastIndex} in .*data.mdb is corrupt`));
     expect(text).toContain(join(victim.dataDir));
+    client.close();
+  });
+
+  it('a lease expires at the leader and its keys are deleted through the log on every member', async () => {
+    cluster = await TestCluster.start();
+    const leader = await cluster.waitLeader();
+    const follower = cluster.members.find((m) => m !== leader)!;
+    const client = cluster.client([leader.name]);
+    await putSoon(client, 'warm', 'up');
+    // Granted through a follower: the grant is a proposal like any write.
+    const grant = await etcdctl(follower.etcd, ['lease', 'grant', '2']);
+    const id = /lease ([0-9a-f]+) granted/.exec(grant.stdout)?.[1];
+    expect(id, grant.stdout + grant.stderr).toBeDefined();
+    expect((await etcdctl(leader.etcd, ['put', 'ephemeral', 'x', `--lease=${id!}`])).stdout).toBe('OK\n');
+    // Kept alive at the leader for a while, it survives past its TTL.
+    const keep = await etcdctl(leader.etcd, ['lease', 'keep-alive', '--once', id!]);
+    expect(keep.stdout).toMatch(/keepalived with TTL\(2\)/);
+    for (const m of cluster.members) expect((await etcdctl(m.etcd, ['get', 'ephemeral', '--print-value-only'])).stdout).toBe('x\n');
+    // Left alone, it expires: the leader proposes the revoke, and every member deletes the key.
+    for (const m of cluster.members) {
+      await eventually(`the key expires on ${m.name}`, async () => ((await etcdctl(m.etcd, ['get', 'ephemeral', '--print-value-only'])).stdout === '' ? true : undefined), 10_000);
+    }
     client.close();
   });
 });
