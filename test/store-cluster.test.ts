@@ -141,4 +141,34 @@ describe('three-master store cluster', () => {
     }
     client.close();
   });
+
+  it('a new member is added as a learner, joins with --join, catches up, is promoted and votes', async () => {
+    cluster = await TestCluster.start();
+    const leader = await cluster.waitLeader();
+    const client = cluster.client([leader.name]);
+    await putSoon(client, 'before-join', 'yes');
+    const m4 = await cluster.newMember('m4');
+    const added = await etcdctl(leader.etcd, ['member', 'add', 'm4', `--peer-urls=http://${m4.listen}`, '--learner']);
+    const id = /Member +([0-9a-f]+) added/.exec(added.stdout)?.[1];
+    expect(id, added.stdout + added.stderr).toBeDefined();
+    cluster.startJoining('m4');
+    const reader = cluster.client(['m4']);
+    await eventually('the learner catches up', async () => ((await reader.get('before-join', { serializable: true }))?.value.toString() === 'yes' ? true : undefined), 20_000);
+    await eventually('the learner is promoted', async () => {
+      const r = await etcdctl(leader.etcd, ['member', 'promote', id!]);
+      return r.code === 0 ? true : undefined;
+    }, 20_000);
+    const list = await etcdctl(leader.etcd, ['member', 'list']);
+    // A voter now (IS LEARNER false). It shows as unstarted: members do not publish their names yet.
+    expect(list.stdout).toMatch(new RegExp(`${id!}, (un)?started, [^,]*, http://${m4.listen.replace(/\./g, '\\.')}, [^,]*, false`));
+    const st = await cluster.status('m4');
+    expect(st?.voters).toHaveLength(4);
+    // Four voters: a write needs three; with one old member down it still commits.
+    const down = cluster.members.find((m) => m.name !== leader.name && m.name !== 'm4')!;
+    await cluster.signal(down.name, 'SIGKILL');
+    await putSoon(client, 'after-join', 'yes');
+    expect((await reader.get('after-join'))?.value.toString()).toBe('yes');
+    client.close();
+    reader.close();
+  });
 });

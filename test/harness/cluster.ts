@@ -85,9 +85,32 @@ export class TestCluster {
     return m;
   }
 
-  private spawn(m: HarnessMember): void {
+  /**
+   * A new member for an existing cluster: ports and folders, not started. Add it through the
+   * cluster first (etcdctl member add), then start it with startJoining.
+   */
+  async newMember(name: string): Promise<HarnessMember> {
+    const base = await freePorts(2);
+    const m: HarnessMember = {
+      name,
+      listen: `127.0.0.1:${base}`,
+      etcd: `127.0.0.1:${base + 1}`,
+      dataDir: join(this.dir, name),
+      logFile: join(this.dir, `${name}.log`),
+      proc: undefined,
+    };
+    this.members.push(m);
+    return m;
+  }
+
+  startJoining(name: string): void {
+    this.spawn(this.member(name), true);
+  }
+
+  private spawn(m: HarnessMember, join = false): void {
     const peers = this.members.map((x) => `${x.name}=${x.listen}`).join(',');
     const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
+    if (join) args.push('--join');
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
     const log = createWriteStream(m.logFile, { flags: 'a' });
