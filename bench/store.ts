@@ -192,6 +192,17 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   try {
     await cluster.waitLeader(30_000);
     flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla');
+    const leader = await cluster.waitLeader(10_000);
+    const st = await cluster.status(leader.name);
+    if (st !== undefined) {
+      const s = st.raftStats;
+      out.write(`${JSON.stringify({
+        leaderLoop: leader.name, readies: s.readies, entriesPerAppend: Number((s.entriesPersisted / Math.max(1, s.syncedReadies)).toFixed(1)),
+        proposalsPerBatch: Number((s.proposalsBatched / Math.max(1, s.proposalBatches)).toFixed(1)), largestProposalBatch: s.largestProposalBatch,
+        persistMsPerReady: Number((s.persistMs / Math.max(1, s.readies)).toFixed(3)), applyMsPerReady: Number((s.applyMs / Math.max(1, s.readies)).toFixed(3)),
+        messagesPerReady: Number((s.messagesSent / Math.max(1, s.readies)).toFixed(1)),
+      })}\n`);
+    }
     flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };
   } finally {
     await cluster.stop();

@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
 import type { ConfState, Message, NodeId } from '../raft/core/types.js';
-import type { PeerSender } from '../raft/driver/raft-node.js';
+import type { PeerSender, RaftNodeStats } from '../raft/driver/raft-node.js';
 import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
 import { StoreMember } from './member.js';
@@ -64,6 +64,7 @@ export interface MasterStatusReport {
   readonly voters: readonly string[];
   readonly learners: readonly string[];
   readonly etcdEndpoint: string;
+  readonly raftStats: RaftNodeStats;
 }
 
 export interface EtcdFace {
@@ -215,6 +216,7 @@ export class Master {
       voters: st.confState.voters.map(nameOf),
       learners: st.confState.learners.map(nameOf),
       etcdEndpoint: this.config.etcdListen ?? '',
+      raftStats: { ...this.member.raft.stats },
     };
   }
 

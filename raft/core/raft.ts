@@ -205,10 +205,12 @@ export class Raft {
   }
 
   private loadState(hs: HardState): void {
-    if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
-      throw new RaftInvariantError(`stored commit ${hs.commit} is outside [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`);
+    if (hs.commit > this.raftLog.lastIndex()) {
+      throw new RaftInvariantError(`stored commit ${hs.commit} is past the last index ${this.raftLog.lastIndex()}`);
     }
-    this.raftLog.committed = hs.commit;
+    // A stored commit below the snapshot is stale, not wrong: the commit index may be written
+    // lazily, and everything a snapshot covers is committed (the log starts committed there).
+    this.raftLog.committed = Math.max(hs.commit, this.raftLog.committed);
     this.term = hs.term;
     this.vote = hs.vote;
   }

@@ -108,6 +108,21 @@ export class ReadIndexTimeoutError extends RaftError {
   }
 }
 
+/** Counters of the driver's loop, for `flotilla status` and benchmarks. Monotonic since start. */
+export interface RaftNodeStats {
+  readies: number;
+  /** Readies whose persist needed an fsync. */
+  syncedReadies: number;
+  entriesPersisted: number;
+  entriesApplied: number;
+  proposalBatches: number;
+  proposalsBatched: number;
+  largestProposalBatch: number;
+  persistMs: number;
+  applyMs: number;
+  messagesSent: number;
+}
+
 interface PendingProposal {
   readonly data: Uint8Array;
   readonly resolve: () => void;
@@ -146,6 +161,12 @@ export class RaftNode {
   private applied: number;
   private fatal: Error | undefined = undefined;
   private knownLeader: NodeId = 0;
+  /** A commit-only write that was not awaited; storage takes one write at a time, so the next waits for it. */
+  private lazyPersist: Promise<void> | undefined = undefined;
+  readonly stats: RaftNodeStats = {
+    readies: 0, syncedReadies: 0, entriesPersisted: 0, entriesApplied: 0, proposalBatches: 0,
+    proposalsBatched: 0, largestProposalBatch: 0, persistMs: 0, applyMs: 0, messagesSent: 0,
+  };
 
   constructor(private readonly opts: RaftNodeOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -192,6 +213,7 @@ export class RaftNode {
     }
     this.reads.clear();
     while (this.running) await new Promise((r) => setImmediate(r));
+    if (this.lazyPersist !== undefined) await this.lazyPersist;
   }
 
   get id(): NodeId {
@@ -294,20 +316,24 @@ export class RaftNode {
     });
   }
 
+  /** A failure to persist or apply leaves the node in an unknown state: stop rather than risk acknowledging something not durable. */
+  private failFatally(err: Error): void {
+    if (this.fatal !== undefined) return;
+    this.fatal = err;
+    this.log.error('raft node stopped after a fatal error', { error: err.message, stack: err.stack });
+    this.stopped = true;
+    if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
+    for (const p of this.proposals) p.reject(err);
+    this.proposals = [];
+  }
+
   private async run(): Promise<void> {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
       await this.turn();
     } catch (err) {
-      // A failure to persist or apply leaves the node in an unknown state: stop it rather than
-      // risk acknowledging something that is not durable.
-      this.fatal = err as Error;
-      this.log.error('raft node stopped after a fatal error', { error: (err as Error).message, stack: (err as Error).stack });
-      this.stopped = true;
-      if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
-      for (const p of this.proposals) p.reject(err as Error);
-      this.proposals = [];
+      this.failFatally(err as Error);
     } finally {
       this.running = false;
     }
@@ -361,6 +387,9 @@ export class RaftNode {
     }
     const batch = this.proposals.slice(0, n);
     this.proposals = this.proposals.slice(n);
+    this.stats.proposalBatches++;
+    this.stats.proposalsBatched += n;
+    this.stats.largestProposalBatch = Math.max(this.stats.largestProposalBatch, n);
     try {
       this.raw.proposeBatch(batch.map((p) => p.data));
       for (const p of batch) p.resolve();
@@ -372,17 +401,37 @@ export class RaftNode {
   private async handleReady(rd: Ready): Promise<void> {
     const { storage, stateMachine, transport } = this.opts;
     // 1. Persist: snapshot, entries and hard state in one transaction; fsync when needed.
+    this.stats.readies++;
+    const persistStart = this.clock.now();
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
-      await storage.persist(
-        { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) },
-        rd.mustSync || rd.snapshot !== undefined,
-      );
+      if (this.lazyPersist !== undefined) await this.lazyPersist;
+      this.stats.entriesPersisted += rd.entries.length;
+      const update = { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) };
+      if (rd.mustSync || rd.snapshot !== undefined) {
+        this.stats.syncedReadies++;
+        await storage.persist(update, true);
+      } else {
+        // Only the commit index changed. Nothing this Ready sends or applies depends on it being
+        // durable (votes and acknowledgements of new entries always come with mustSync), and a
+        // lost commit index is relearned from the leader. Write it without waiting; LMDB keeps the
+        // order of writes, so it can never land after a later one.
+        const write: Promise<void> = storage
+          .persist(update, false)
+          .catch((err: unknown) => this.failFatally(err as Error))
+          .finally(() => {
+            if (this.lazyPersist === write) this.lazyPersist = undefined;
+          });
+        this.lazyPersist = write;
+      }
     }
     if (rd.softState !== undefined && rd.softState.lead !== this.knownLeader) {
       this.knownLeader = rd.softState.lead;
       this.opts.onLeaderChange?.(rd.softState.lead, this.raw.raft.term);
     }
     // 2. Only now may votes and acknowledgements leave.
+    const applyStart = this.clock.now();
+    this.stats.persistMs += applyStart - persistStart;
+    this.stats.messagesSent += rd.messages.length;
     if (rd.messages.length > 0) transport.send(rd.messages);
     // 3. Apply.
     if (rd.snapshot !== undefined) {
@@ -391,6 +440,8 @@ export class RaftNode {
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
     }
     if (rd.committedEntries.length > 0) this.apply(rd.committedEntries);
+    this.stats.entriesApplied += rd.committedEntries.length;
+    this.stats.applyMs += this.clock.now() - applyStart;
     this.raw.advance(rd);
     // 4. Reads the leader confirmed.
     for (const rs of rd.readStates) {
@@ -442,6 +493,7 @@ export class RaftNode {
   /** Snapshots the state machine every snapshotEvery entries and compacts the log behind it. */
   private maybeSnapshot(): void {
     if (this.applied - this.lastSnapshotIndex < this.snapshotEvery) return;
+    if (this.lazyPersist !== undefined) return; // storage is busy; the next Ready tries again
     const { storage, stateMachine } = this.opts;
     const index = this.applied;
     storage.createSnapshot(index, this.raw.status().confState, stateMachine.snapshotData());
