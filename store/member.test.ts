@@ -77,9 +77,17 @@ function cluster(opts: { snapshotEvery?: number; compactionMargin?: number } = {
 }
 
 async function put(m: StoreMember, key: string, value: string): Promise<number> {
-  const outcome = await m.store.write(putCommand(utf8(key), utf8(value)));
-  if (outcome.status !== 'applied') throw new Error(`put ${key}: ${outcome.status}`);
-  return outcome.index;
+  // Right after an election a follower may not know the leader yet ("no leader"): retry briefly.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const outcome = await m.store.write(putCommand(utf8(key), utf8(value)));
+      if (outcome.status !== 'applied') throw new Error(`put ${key}: ${outcome.status}`);
+      return outcome.index;
+    } catch (err) {
+      if (attempt >= 50 || !/no leader|timed out/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 }
 
 async function get(m: StoreMember, key: string, serializable = false): Promise<string | undefined> {

@@ -162,6 +162,27 @@ export function message(fields: Partial<Message> & Pick<Message, 'type'>): Messa
   };
 }
 
+const SENDABLE_BEFORE_PERSIST: ReadonlySet<MessageType> = new Set<MessageType>([
+  MessageType.App,
+  MessageType.Heartbeat,
+  MessageType.Snap,
+  MessageType.Prop,
+  MessageType.ReadIndex,
+  MessageType.TimeoutNow,
+  MessageType.TransferLeader,
+]);
+
+/**
+ * Whether a message in a Ready may leave before that Ready is persisted (Raft thesis §10.2.1).
+ * A leader's appends, heartbeats and snapshots, and forwarded requests, assert nothing about the
+ * sender's durable state; an entry's commit can only be announced in a later Ready, after the
+ * driver has persisted this one. Answers (append acknowledgements, votes) and vote requests (the
+ * candidate's own vote) must wait for the persist.
+ */
+export function sendableBeforePersist(m: Message): boolean {
+  return SENDABLE_BEFORE_PERSIST.has(m.type);
+}
+
 /** A linearizable read that the leader has confirmed: the caller may serve it once applied >= index. */
 export interface ReadState {
   readonly index: number;
@@ -172,7 +193,8 @@ export interface ReadState {
  * Everything one round of the core produced. The driver handles it in this order, then calls
  * `advance(ready)`:
  * 1. persist `snapshot` (if any), then `entries`, then `hardState` (if any) — durably, fsync;
- * 2. only then send `messages` (votes and append acknowledgements depend on step 1);
+ *    messages for which sendableBeforePersist() holds may be sent before or during this step;
+ * 2. only then send the other `messages` (votes and append acknowledgements depend on step 1);
  * 3. apply `snapshot` to the state machine (if any), then `committedEntries` in order;
  * 4. serve `readStates` once the state machine has applied up to each one's index.
  */

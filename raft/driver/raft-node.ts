@@ -11,7 +11,7 @@ import { ProposalDroppedError, ProposalDropReason, RaftError } from '../core/err
 import type { RandomSource } from '../core/raft.js';
 import { RawNode, type NodeStatus } from '../core/rawnode.js';
 import type { ReadOnlyOption } from '../core/readonly.js';
-import { EntryType, type ConfState, type Entry, type Message, type NodeId, type Ready, type Snapshot } from '../core/types.js';
+import { EntryType, sendableBeforePersist, type ConfState, type Entry, type Message, type NodeId, type Ready, type Snapshot } from '../core/types.js';
 import type { LmdbStorage } from './lmdb-storage.js';
 
 /** Bound on proposals waiting for the loop; past it, propose() fails at once (back-pressure). */
@@ -88,7 +88,7 @@ export interface RaftNodeOptions {
   readonly snapshotEvery?: number;
   /** Entries kept behind a snapshot, so slightly lagging followers catch up by log, not snapshot. */
   readonly compactionMargin?: number;
-  /** Called when this node learns of a new leader, or loses the one it knew (0). */
+  /** Called when the leader this node knew is replaced by another, or lost (0). */
   readonly onLeaderChange?: (lead: NodeId, term: number) => void;
   /** Called after a conf change is applied, with the new membership and the change itself. */
   readonly onConfChange?: (cs: ConfState, cc: ConfChange) => void;
@@ -402,6 +402,10 @@ export class RaftNode {
     const { storage, stateMachine, transport } = this.opts;
     // 1. Persist: snapshot, entries and hard state in one transaction; fsync when needed.
     this.stats.readies++;
+    // Appends, heartbeats and forwarded requests go out now, in parallel with our own fsync.
+    const early = rd.messages.filter(sendableBeforePersist);
+    const late = early.length === rd.messages.length ? [] : rd.messages.filter((m) => !sendableBeforePersist(m));
+    if (early.length > 0) transport.send(early);
     const persistStart = this.clock.now();
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
       if (this.lazyPersist !== undefined) await this.lazyPersist;
@@ -425,14 +429,17 @@ export class RaftNode {
       }
     }
     if (rd.softState !== undefined && rd.softState.lead !== this.knownLeader) {
+      const previous = this.knownLeader;
       this.knownLeader = rd.softState.lead;
-      this.opts.onLeaderChange?.(rd.softState.lead, this.raw.raft.term);
+      // Learning of a leader after none changes nothing for waiting writes (without a leader,
+      // proposals are refused at once); losing or replacing a known one may strand them.
+      if (previous !== 0) this.opts.onLeaderChange?.(rd.softState.lead, this.raw.raft.term);
     }
     // 2. Only now may votes and acknowledgements leave.
     const applyStart = this.clock.now();
     this.stats.persistMs += applyStart - persistStart;
     this.stats.messagesSent += rd.messages.length;
-    if (rd.messages.length > 0) transport.send(rd.messages);
+    if (late.length > 0) transport.send(late);
     // 3. Apply.
     if (rd.snapshot !== undefined) {
       stateMachine.restore(rd.snapshot);

@@ -15,7 +15,7 @@ import type { TestingBugs } from '../core/raft.js';
 import { contextKey } from '../core/readonly.js';
 import { MemoryStorage } from '../core/storage.js';
 import { bootstrapStorage } from '../core/bootstrap.js';
-import { EntryType, Role, type ConfState, type Message, type NodeId, type Ready } from '../core/types.js';
+import { EntryType, Role, sendableBeforePersist, type ConfState, type Message, type NodeId, type Ready } from '../core/types.js';
 import { Checker, Violation } from './checker.js';
 import { SimNetwork } from './network.js';
 import { SimNode, encodeWrite, type NodeOptions } from './node.js';
@@ -239,7 +239,8 @@ export class Simulation {
           this.scheduledCrashes.set(n.id, { at: this.now + this.rng.int(4), incarnation: n.incarnation });
         }
       }
-      if (this.sim.sendBeforePersist === true) this.send(rd);
+      // The driver's rule: some messages may leave before the persist (sendableBeforePersist).
+      this.send(this.sim.sendBeforePersist === true ? rd.messages : rd.messages.filter(sendableBeforePersist));
       // Crash point: the driver died before persisting this Ready. Nothing of it survives.
       if (this.chaosActive && this.rng.chance(0.0005)) {
         this.crash(n, 'before persist');
@@ -254,7 +255,7 @@ export class Simulation {
         this.crash(n, 'after persist');
         return;
       }
-      if (this.sim.sendBeforePersist !== true) this.send(rd);
+      if (this.sim.sendBeforePersist !== true) this.send(rd.messages.filter((m) => !sendableBeforePersist(m)));
       if (rd.snapshot !== undefined) {
         n.restoreApp(rd.snapshot);
         this.checker.onSnapshotApplied(n, rd.snapshot);
@@ -276,8 +277,8 @@ export class Simulation {
     }
   }
 
-  private send(rd: Ready): void {
-    for (const m of rd.messages) {
+  private send(messages: readonly Message[]): void {
+    for (const m of messages) {
       if (m.snapshot !== undefined) this.stats.snapshotsSent++;
       this.net.send(m, this.now);
       // Like a real transport: a snapshot written to a live connection is reported sent (even if
