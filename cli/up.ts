@@ -27,7 +27,15 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     },
     strict: true,
   });
-  const lab = labLayout(values.dir ?? DEFAULT_LAB_DIR, Number(values['peer-port']), Number(values['etcd-port']));
+  const port = (flag: 'peer-port' | 'etcd-port'): number => {
+    const n = Number(values[flag]);
+    // Three members use port, port+1, port+2 (peers) or port, port+10, port+20 (etcd).
+    if (!Number.isInteger(n) || n < 1 || n > 65_500) throw new Error(`--${flag} '${values[flag]}' must be a port from 1 to 65500`);
+    return n;
+  };
+  const tick = values['tick-ms'];
+  if (tick !== undefined && !/^\d{1,5}$/.test(tick)) throw new Error(`--tick-ms '${tick}' must be a whole number of milliseconds`);
+  const lab = labLayout(values.dir ?? DEFAULT_LAB_DIR, port('peer-port'), port('etcd-port'));
   mkdirSync(lab.dir, { recursive: true });
   const tokenFile = join(lab.dir, 'token');
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
