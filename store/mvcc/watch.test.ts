@@ -145,6 +145,21 @@ describe('history then live', () => {
     await reader.nothing();
   });
 
+  it('never splits one revision across responses (clients resume from the last modRevision + 1)', async () => {
+    newHub({ maxEventsPerResponse: 2 });
+    // One transaction writes five keys at a single revision.
+    run(txnCommand([], [0, 1, 2, 3, 4].map((i) => putCommand(utf8(`t${i}`), utf8('x')))));
+    run(putCommand(utf8('t9'), utf8('y')));
+    const reader = watch({ key: utf8('t'), rangeEnd: utf8('u'), startRevision: 1 });
+    const first = await reader.response();
+    if (first === 'timeout' || first === 'done' || first.type !== 'events') throw new Error(`watcher ${String(first)}`);
+    expect(first.events).toHaveLength(5);
+    expect(new Set(first.events.map((e) => e.kv.modRevision)).size).toBe(1);
+    const second = await reader.response();
+    if (second === 'timeout' || second === 'done' || second.type !== 'events') throw new Error(`watcher ${String(second)}`);
+    expect(second.events.map((e) => text(e.kv.key))).toEqual(['t9']);
+  });
+
   it('reads history with the same prevKv as live delivery', async () => {
     run(putCommand(utf8('k'), utf8('1'))); // 2
     run(putCommand(utf8('k'), utf8('2'))); // 3

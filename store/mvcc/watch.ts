@@ -23,7 +23,7 @@ import type { EventType, WatchEvent } from './responses.js';
 
 /** Events a watcher may hold undelivered before it is cancelled as slow. */
 export const MAX_PENDING_EVENTS = 10_000;
-/** Events in one WatchResponse. */
+/** Events in one WatchResponse, rounded up to the end of a revision (a revision is never split). */
 export const MAX_EVENTS_PER_RESPONSE = 1_000;
 /** History records one catch-up step reads before yielding to the event loop. */
 export const HISTORY_SCAN_PER_STEP = 10_000;
@@ -192,7 +192,12 @@ export class Watcher implements AsyncIterableIterator<WatchResponse> {
         return { done: false, value: { type: 'progress', watchId: this.id, revision } };
       }
       if (this.queue.length > 0) {
-        const events = this.queue.splice(0, this.hub.maxEventsPerResponse);
+        // A response never ends inside a revision: etcd clients resume a watch from the last
+        // event's modRevision + 1, which would skip the rest of a split revision. One revision
+        // larger than the bound goes out whole.
+        let n = Math.min(this.queue.length, this.hub.maxEventsPerResponse);
+        while (n < this.queue.length && this.queue[n]!.kv.modRevision === this.queue[n - 1]!.kv.modRevision) n++;
+        const events = this.queue.splice(0, n);
         return { done: false, value: { type: 'events', watchId: this.id, revision: this.hub.currentRevision, events } };
       }
       if (this.failure !== undefined) {
