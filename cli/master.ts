@@ -67,6 +67,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       ...(tickMs !== undefined ? { tickMs } : {}),
       ...(snapshotEvery !== undefined ? { snapshotEvery } : {}),
       faultInjection: values['enable-fault-injection'] === true,
+      ...(token !== undefined ? { token } : {}),
     },
     {
       logger,

@@ -2,8 +2,8 @@
 // reads wait for a read index, lease deadlines are kept by the leader (a LeaseKeeper that runs only
 // while this member leads), and membership changes are Raft conf changes.
 //
-// Known gap: lease keep-alive and time-to-live need the leader; a follower answers NotLeaderError
-// naming it, rather than forwarding the request as etcd does.
+// Lease keep-alive and time-to-live need the leader's deadlines: a follower forwards them to the
+// leader (LeaderForwarder), as etcd does.
 
 import { ConfChangeType, type ConfChange } from '../raft/core/confchange.js';
 import { ProposalDroppedError, ProposalDropReason } from '../raft/core/errors.js';
@@ -32,6 +32,7 @@ import {
   type MemberStatus,
   type ReadConsistency,
 } from './backend.js';
+import type { LeaderForwarder } from './leader-forwarder.js';
 import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
@@ -52,6 +53,8 @@ export interface RaftBackendOptions {
   readonly clock?: Clock;
   readonly random?: RandomSource;
   readonly dbSizeBytes?: () => number;
+  /** Forwards leader-only lease requests; without it a follower answers NotLeaderError. */
+  readonly forwarder?: LeaderForwarder;
 }
 
 export class RaftBackend implements Backend {
@@ -124,6 +127,10 @@ export class RaftBackend implements Backend {
     }
   }
 
+  isLeader(): boolean {
+    return this.raft.isLeader();
+  }
+
   header(): HeaderFacts {
     return {
       clusterId: this.opts.clusterId,
@@ -181,8 +188,18 @@ export class RaftBackend implements Backend {
     return response;
   }
 
+  /** The leader's peer address when this member is a follower that can forward, else undefined. */
+  private forwardTarget(): string | undefined {
+    if (this.raft.isLeader() || this.opts.forwarder === undefined) return undefined;
+    const lead = this.raft.leaderId();
+    if (lead === 0) throw new NoLeaderError();
+    return this.registry.get(lead)?.address;
+  }
+
   async leaseKeepAlive(id: number): Promise<number> {
     if (this.closed) throw new BackendStoppedError();
+    const leader = this.forwardTarget();
+    if (leader !== undefined) return this.opts.forwarder!.keepAlive(leader, id);
     this.requireLeader();
     if (!this.leading) this.leaseTick();
     return this.keeper.keepAlive(id);
@@ -190,6 +207,8 @@ export class RaftBackend implements Backend {
 
   async leaseTimeToLive(id: number, withKeys: boolean): Promise<LeaseTimeToLive | undefined> {
     if (this.closed) throw new BackendStoppedError();
+    const leader = this.forwardTarget();
+    if (leader !== undefined) return this.opts.forwarder!.timeToLive(leader, id, withKeys);
     this.requireLeader();
     if (!this.leading) this.leaseTick();
     const lease = this.mvcc.lease(id);

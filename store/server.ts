@@ -11,7 +11,10 @@ import type { Logger } from './logger.js';
 import { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
 import { FaultLayer } from './fault-network.js';
+import { LEASE_KEEPALIVE_PATH, LEASE_TTL_PATH, httpLeaderForwarder, internalRequestAuthorized } from './leader-forwarder.js';
 import { RaftBackend } from './raft-backend.js';
+import { NoLeaderError, NotLeaderError } from './backend.js';
+import { LeaseNotFoundError } from './mvcc/errors.js';
 
 /** The peer network a master needs (the WebSocket PeerTransport, or a test double). */
 export interface PeerNetwork extends PeerSender {
@@ -47,6 +50,8 @@ export interface MasterConfig {
   readonly snapshotEvery?: number;
   /** Serve PUT /debug/partition?block=NAME,... (chaos tests only). */
   readonly faultInjection?: boolean;
+  /** The cluster token: peers present it, and so do forwarded internal requests. */
+  readonly token?: string;
 }
 
 export interface MasterStatusReport {
@@ -144,12 +149,20 @@ export class Master {
       knownMembers: names,
       clientUrl: etcdHostPort === undefined ? '' : `http://${config.etcdListen}`,
       dbSizeBytes: () => lmdbFileBytes(member),
+      forwarder: httpLeaderForwarder(config.token),
     });
 
     const http = createServer((req, res) => {
       if (req.method === 'GET' && req.url === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(master.status()));
+        return;
+      }
+      if (req.method === 'POST' && (req.url?.startsWith(LEASE_KEEPALIVE_PATH) === true || req.url?.startsWith(LEASE_TTL_PATH) === true)) {
+        void serveLeaseRequest(req.url, req.headers.authorization, config.token, backend!).then(({ status, body }) => {
+          res.writeHead(status, { 'content-type': 'application/json' });
+          res.end(body);
+        });
         return;
       }
       if (faults !== undefined && req.method === 'PUT' && req.url?.startsWith('/debug/partition')) {
@@ -237,4 +250,24 @@ export class Master {
 function lmdbFileBytes(member: StoreMember): number {
   const stats = member.root.getStats() as { pageSize?: number; lastPageNumber?: number };
   return (stats.pageSize ?? 4096) * ((stats.lastPageNumber ?? -1) + 1);
+}
+
+/** A lease request forwarded by a follower: answered only by the leader, with the cluster token. */
+async function serveLeaseRequest(url: string, authorization: string | undefined, token: string | undefined, backend: RaftBackend): Promise<{ status: number; body: string }> {
+  if (!internalRequestAuthorized(authorization, token)) return { status: 401, body: '{"error":"cluster token required"}' };
+  const params = new URL(url, 'http://x').searchParams;
+  const id = Number(params.get('id'));
+  if (!Number.isSafeInteger(id) || id <= 0) return { status: 400, body: '{"error":"id must be a positive integer"}' };
+  if (backend.isLeader() !== true) return { status: 421, body: '{"error":"not the leader"}' };
+  try {
+    if (url.startsWith(LEASE_KEEPALIVE_PATH)) return { status: 200, body: JSON.stringify({ ttl: await backend.leaseKeepAlive(id) }) };
+    const ttl = await backend.leaseTimeToLive(id, params.get('keys') === '1');
+    if (ttl === undefined) return { status: 404, body: '{"error":"lease not found"}' };
+    return { status: 200, body: JSON.stringify({ remainingSeconds: ttl.remainingSeconds, grantedTtl: ttl.grantedTtl, keys: ttl.keys.map((k) => Buffer.from(k).toString('base64')) }) };
+  } catch (err) {
+    if (err instanceof LeaseNotFoundError) return { status: 404, body: '{"error":"lease not found"}' };
+    if (err instanceof NotLeaderError) return { status: 421, body: '{"error":"not the leader"}' };
+    if (err instanceof NoLeaderError) return { status: 503, body: '{"error":"no leader"}' };
+    return { status: 500, body: JSON.stringify({ error: (err as Error).message }) };
+  }
 }
