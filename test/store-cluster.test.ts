@@ -181,4 +181,37 @@ describe('three-master store cluster', () => {
     client.close();
     reader.close();
   });
+
+  it('every acknowledged write survives kill -9 of all three masters and a restart from disk', async () => {
+    cluster = await TestCluster.start({ snapshotEvery: 40 });
+    await cluster.waitLeader();
+    const client = cluster.client(undefined, 2_000);
+    await putSoon(client, 'd0', '0');
+    const acked: string[] = ['d0'];
+    // Concurrent writes; some are in flight when everything dies.
+    const writers = Array.from({ length: 4 }, async (_, w) => {
+      for (let i = 0; i < 60; i++) {
+        const key = `d${w}-${i}`;
+        try {
+          await client.put(key, key);
+          acked.push(key);
+        } catch {
+          return;
+        }
+      }
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    await Promise.all(cluster.members.map((m) => cluster!.signal(m.name, 'SIGKILL')));
+    await Promise.all(writers);
+    expect(acked.length).toBeGreaterThan(20);
+    for (const m of cluster.members) cluster.restart(m.name);
+    await cluster.waitLeader(20_000);
+    const reader = cluster.client(undefined, 2_000);
+    for (const key of acked) {
+      const kv = await eventually(`read ${key}`, async () => (await reader.get(key)) ?? undefined);
+      expect(kv.value.toString()).toBe(key === 'd0' ? '0' : key);
+    }
+    client.close();
+    reader.close();
+  });
 });
