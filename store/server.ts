@@ -75,6 +75,17 @@ export interface MasterStatusReport {
 export interface EtcdFace {
   close(): Promise<void>;
 }
+
+/**
+ * What the layer above the store (the API server) plugs into a master: WebSocket upgrades on its own
+ * paths of --listen, and a clean stop. The store knows nothing else of it.
+ */
+export interface ApiFace {
+  handlesUpgrade(request: IncomingMessage): boolean;
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): Promise<void>;
+}
+export type ApiFaceFactory = (backend: RaftBackend, master: { readonly name: string; readonly logger: Logger }) => Promise<ApiFace>;
 export type EtcdFaceFactory = (backend: RaftBackend, host: string, port: number) => Promise<EtcdFace>;
 
 export class Master {
@@ -86,11 +97,12 @@ export class Master {
     private readonly http: Server,
     private readonly network: PeerNetwork,
     private readonly etcd: EtcdFace | undefined,
+    private readonly api: ApiFace | undefined,
     private readonly names: Map<NodeId, MemberContext>,
     private readonly logger: Logger,
   ) {}
 
-  static async start(config: MasterConfig, deps: { logger: Logger; network: PeerNetworkFactory; etcd?: EtcdFaceFactory }): Promise<Master> {
+  static async start(config: MasterConfig, deps: { logger: Logger; network: PeerNetworkFactory; etcd?: EtcdFaceFactory; api?: ApiFaceFactory }): Promise<Master> {
     const { logger } = deps;
     const listen = parseHostPort(config.listen, '--listen');
     const self = config.peers.find((p) => p.name === config.name);
@@ -187,8 +199,10 @@ export class Master {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end(`no route for ${req.method ?? '?'} ${req.url ?? '?'}\n`);
     });
+    let api: ApiFace | undefined;
     http.on('upgrade', (req, socket, head) => {
       if (isRaftPeerUpgrade(req)) network.handleUpgrade(req, socket, head);
+      else if (api?.handlesUpgrade(req) === true) api.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
     let etcd: EtcdFace | undefined;
@@ -198,14 +212,16 @@ export class Master {
         http.listen(listen.port, listen.host, () => resolve());
       });
       etcd = etcdHostPort === undefined || deps.etcd === undefined ? undefined : await deps.etcd(backend, etcdHostPort.host, etcdHostPort.port);
+      api = deps.api === undefined ? undefined : await deps.api(backend, { name: config.name, logger });
     } catch (err) {
+      await etcd?.close();
       http.close();
       backend.close();
       await network.close();
       await member.close();
       throw err;
     }
-    const master: Master = new Master(config, id, member, backend, http, network, etcd, names, logger);
+    const master: Master = new Master(config, id, member, backend, http, network, etcd, api, names, logger);
     member.start();
     logger.info('master started', { name: config.name, id: id.toString(16), listen: config.listen, etcd: config.etcdListen ?? null });
     return master;
@@ -235,6 +251,7 @@ export class Master {
 
   async close(): Promise<void> {
     this.logger.info('master stopping', { name: this.config.name });
+    await this.api?.close();
     await this.etcd?.close();
     this.backend.close();
     await this.network.close();
