@@ -74,7 +74,7 @@ describe('codec errors', () => {
   });
 
   it('bytes of another kind are a DecodeError', () => {
-    expect(() => decodeObject('Lease', encodeObject(samples.Namespace))).toThrow(/holds a "Namespace"/);
+    expect(() => decodeObject('Lease', encodeObject(samples.Namespace))).toThrow(/bytes hold a "Namespace"/);
   });
 
   it('finds the .proto files from the sources', () => {
