@@ -49,6 +49,11 @@ export interface BackendWatcher extends AsyncIterator<WatchResponse> {
   readonly synced: boolean;
   /** Ends the watcher; undelivered events are dropped and next() reports done. */
   cancel(): void;
+  /**
+   * Asks for one progress response (etcd's WatchProgressRequest): sent once every event up to the
+   * revision it carries has been delivered. A watcher still reading history answers when caught up.
+   */
+  requestProgress(): void;
 }
 
 export interface LeaseGrantRequest {

@@ -258,6 +258,34 @@ describe('progress', () => {
   });
 });
 
+describe('progress on request', () => {
+  it('answers after the queued events with the revision considered, even when nothing in range changed', async () => {
+    const reader = watch({ key: utf8('k') });
+    run(putCommand(utf8('k'), utf8('x'))); // 2
+    run(putCommand(utf8('other'), utf8('y'))); // 3
+    reader.watcher.requestProgress();
+    expect(summary(await reader.events(1))).toEqual(['put k@2']);
+    expect(await reader.response()).toEqual({ type: 'progress', watchId: reader.watcher.id, revision: 3 });
+    await reader.nothing();
+  });
+
+  it('waits for an unsynced watcher to catch up with history first', async () => {
+    run(putCommand(utf8('k'), utf8('a'))); // 2
+    run(putCommand(utf8('k'), utf8('b'))); // 3
+    run(putCommand(utf8('other'), utf8('c'))); // 4
+    const reader = watch({ key: utf8('k'), startRevision: 2 });
+    reader.watcher.requestProgress();
+    expect(summary(await reader.events(2))).toEqual(['put k@2', 'put k@3']);
+    expect(await reader.response()).toMatchObject({ type: 'progress', revision: 4 });
+  });
+
+  it('a watch from a future revision reports no revision past the current one', async () => {
+    const reader = watch({ key: utf8('k'), startRevision: 10 });
+    reader.watcher.requestProgress();
+    expect(await reader.response()).toMatchObject({ type: 'progress', revision: 1 });
+  });
+});
+
 describe('lifecycle', () => {
   it('ends on cancel, on break out of for-await, and on hub close', async () => {
     const cancelled = watch({ key: utf8('k') });

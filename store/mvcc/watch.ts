@@ -84,6 +84,7 @@ export class Watcher implements AsyncIterableIterator<WatchResponse> {
   private queue: WatchEvent[] = [];
   private pendingProgress: number | undefined;
   private activeSinceProgress = false;
+  private progressRequested = false;
   private failure: MvccError | undefined;
   private closed = false;
   private waiters: (() => void)[] = [];
@@ -164,6 +165,18 @@ export class Watcher implements AsyncIterableIterator<WatchResponse> {
     this.wake();
   }
 
+  /**
+   * etcd's WatchProgressRequest, for this one watcher: once it is synced and has delivered every
+   * queued event, its next response is a progress at the revision it has considered everything up
+   * to. A cache fed by this watcher learns that the revision moved on even when nothing in its
+   * range changed, which the idle notifications alone tell it only every progress interval.
+   */
+  requestProgress(): void {
+    if (!this.active) return;
+    this.progressRequested = true;
+    this.wake();
+  }
+
   /** Ends the watcher with an error, delivered after the events already queued. */
   fail(error: MvccError): void {
     if (!this.active) return;
@@ -209,6 +222,13 @@ export class Watcher implements AsyncIterableIterator<WatchResponse> {
         this.hub.catchUp(this);
         if (this.queue.length === 0 && !this.synced && this.active) await yieldToEventLoop();
         continue;
+      }
+      if (this.progressRequested) {
+        this.progressRequested = false;
+        // Synced: every change below nextRevision is delivered (a watch from a future start
+        // revision has considered nothing past the current revision yet).
+        const revision = Math.min(this.nextRevision - 1, this.hub.currentRevision);
+        return { done: false, value: { type: 'progress', watchId: this.id, revision } };
       }
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
