@@ -99,7 +99,7 @@ describe('LabelSelector message', () => {
   it('equals the same selector written as a string', () => {
     const fromMessage = labelSelectorMatcher({ matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['back'] }, { key: 'env', operator: 'Exists' }] });
     const fromString = parseLabelSelector('app=web,tier notin (back),env');
-    for (const labels of [web, db, {}, { app: 'web' }, { app: 'web', env: '' }]) expect(fromMessage.matches(labels)).toBe(fromString.matches(labels));
+    for (const labels of <Record<string, string>[]>[web, db, {}, { app: 'web' }, { app: 'web', env: '' }]) expect(fromMessage.matches(labels)).toBe(fromString.matches(labels));
   });
 
   it('validation reports operator/values mismatches and bad keys with paths', () => {
