@@ -128,6 +128,11 @@ export class ServerConnection {
     return this.calls.size;
   }
 
+  /** Written to the socket and not yet flushed. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
+  }
+
   /** Sends a ping, or terminates the connection if the previous one went unanswered. */
   keepalive(): void {
     if (!this.alive) {

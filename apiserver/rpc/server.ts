@@ -65,6 +65,14 @@ export interface RpcServerOptions {
   readonly limits?: Partial<RpcServerLimits>;
 }
 
+export interface ConnectionStats {
+  readonly peer: string;
+  readonly principal: string;
+  readonly openCalls: number;
+  /** Outbound bytes not yet flushed; stays near maxConnectionBufferedBytes at most. */
+  readonly bufferedBytes: number;
+}
+
 export class RpcServerError extends Error {
   override readonly name = 'RpcServerError';
 }
@@ -110,6 +118,11 @@ export class RpcServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** One row per open connection, for metrics and tests. */
+  connectionStats(): ConnectionStats[] {
+    return [...this.connections].map((c) => ({ peer: c.peer, principal: c.principal.name, openCalls: c.openCalls, bufferedBytes: c.bufferedBytes }));
   }
 
   unary(method: string, handler: UnaryHandler): this {
