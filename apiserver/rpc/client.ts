@@ -15,9 +15,9 @@
 import { WebSocket } from 'ws';
 import { ClientConnection, systemRpcClientClock, type RpcClientClock } from './client-connection.js';
 import { ClientStream, type RpcStream } from './client-stream.js';
+import { RPC_PATH } from './frame.js';
 import { maxPayloadBytes, reconnectDelayMs, resolveClientLimits, RpcConfigError, type RpcClientLimits } from './limits.js';
 import { silentRpcLogger, type RpcLogger } from './log.js';
-import { RPC_PATH } from './server.js';
 import { errorMessage, RpcError, StatusCode, type WireStatus } from './status.js';
 import type { ServerStreamMethod, UnaryMethod } from './typed.js';
 

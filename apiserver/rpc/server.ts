@@ -21,6 +21,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { RPC_PATH } from './frame.js';
 import { resolveServerLimits, type RpcServerLimits } from './limits.js';
 import { RateLimitedLog, type RpcLogger } from './log.js';
 import {
@@ -37,7 +38,7 @@ import type { ServerStreamMethod, UnaryMethod } from './typed.js';
 
 export { RpcCloseCode, type CallContext, type MethodHandler, type Principal, type ServerStreamHandler, type ServerStreamSink, type UnaryHandler } from './server-connection.js';
 
-export const RPC_PATH = '/rpc';
+export { RPC_PATH } from './frame.js';
 
 /** Whether an upgrade request is addressed to the RPC server (path RPC_PATH, any query). */
 export function isRpcUpgrade(req: IncomingMessage): boolean {
