@@ -62,8 +62,13 @@ export class ClientConnection {
     return !this.dropped && this.ws.readyState === WebSocket.OPEN;
   }
 
-  /** Registers `listener` and sends the call. Returns the stream id, for cancel(). */
+  /** Registers `listener` and sends the call. Returns the stream id, for cancel() (0 if nothing was sent). */
   call(method: string, payload: Uint8Array, timeoutMs: number, listener: CallListener): number {
+    if (!this.open) {
+      // Closed between being handed out and this call: nothing was sent, so the outcome is known.
+      listener.drop(new RpcError(StatusCode.UNAVAILABLE, `connection to ${this.endpoint} closed`));
+      return 0;
+    }
     let id = this.nextStreamId;
     while (this.calls.has(id)) id = id >= MAX_STREAM_ID ? 1 : id + 1;
     this.nextStreamId = id >= MAX_STREAM_ID ? 1 : id + 1;

@@ -10,13 +10,19 @@ export interface StreamBounds {
   readonly maxBufferedBytes: number;
 }
 
+/** A server stream as the caller sees it: return() is always there, and cancels the call. */
+export interface RpcStream<T> extends AsyncIterableIterator<T, undefined> {
+  next(): Promise<IteratorResult<T, undefined>>;
+  return(): Promise<IteratorResult<T, undefined>>;
+}
+
 type Waiter = { resolve(r: IteratorResult<Uint8Array, undefined>): void; reject(err: unknown): void };
 
 /**
  * The iterator handed to callers. `start` runs on the first next(): it opens the call and returns
  * the function that cancels it.
  */
-export class ClientStream implements AsyncIterableIterator<Uint8Array, undefined> {
+export class ClientStream implements RpcStream<Uint8Array> {
   private readonly queue: Uint8Array[] = [];
   private queuedBytes = 0;
   /** Set once the call is over: undefined error is a clean end. Buffered messages are delivered first. */

@@ -14,14 +14,15 @@
 
 import { WebSocket } from 'ws';
 import { ClientConnection, systemRpcClientClock, type RpcClientClock } from './client-connection.js';
-import { ClientStream } from './client-stream.js';
+import { ClientStream, type RpcStream } from './client-stream.js';
+import { RPC_PATH } from './frame.js';
 import { maxPayloadBytes, reconnectDelayMs, resolveClientLimits, RpcConfigError, type RpcClientLimits } from './limits.js';
 import { silentRpcLogger, type RpcLogger } from './log.js';
-import { RPC_PATH } from './server.js';
 import { errorMessage, RpcError, StatusCode, type WireStatus } from './status.js';
 import type { ServerStreamMethod, UnaryMethod } from './typed.js';
 
 export { systemRpcClientClock, type RpcClientClock } from './client-connection.js';
+export type { RpcStream } from './client-stream.js';
 
 export interface RpcClientOptions {
   /** "host:port" of each server; the client talks to one at a time. */
@@ -164,7 +165,7 @@ export class RpcClient {
    * A server-streaming call, started on the first next(). Ending the iteration early (break, or
    * return()) cancels the call. A non-OK end is thrown as RpcError once buffered messages are taken.
    */
-  serverStream(method: string, payload: Uint8Array, opts: CallOptions = {}): AsyncIterableIterator<Uint8Array, undefined> {
+  serverStream(method: string, payload: Uint8Array, opts: CallOptions = {}): RpcStream<Uint8Array> {
     return new ClientStream({ maxBufferedMessages: this.limits.maxBufferedMessagesPerStream, maxBufferedBytes: this.limits.maxBufferedBytesPerStream }, (stream) => {
       let over = false;
       let sent: { conn: ClientConnection; streamId: number } | undefined;
@@ -250,7 +251,8 @@ export class RpcClient {
     let unauthenticated: RpcError | undefined;
     let last: RpcError | undefined;
     for (let i = 0; i < this.endpoints.length; i++) {
-      if (this.consecutiveFailures > 0) await this.sleep(reconnectDelayMs(this.consecutiveFailures - 1, this.limits, this.random));
+      // The first attempt of a round already waited out retryAt.
+      if (i > 0) await this.sleep(reconnectDelayMs(this.consecutiveFailures - 1, this.limits, this.random));
       if (this.closed) throw localError(StatusCode.UNAVAILABLE, 'the client is closed');
       const endpoint = this.endpoints[this.nextEndpoint % this.endpoints.length] ?? '';
       try {

@@ -10,6 +10,9 @@ import type { FieldViolation, WireStatus } from './status.js';
 export const RPC_PROTO_FILE = 'proto/rpc.proto';
 export const RPC_PROTO_PACKAGE = 'flotilla.rpc.v1';
 
+/** The HTTP path clients upgrade on. */
+export const RPC_PATH = '/rpc';
+
 /**
  * The repository (or installed package) root: the nearest ancestor of this module holding
  * package.json. Works from the sources (apiserver/rpc/) and from the build (dist/apiserver/rpc/),

@@ -18,7 +18,8 @@ export const MAX_PENDING_UNARY_PER_CONNECTION = 500;
  * Bytes written to a connection and not yet flushed (ws bufferedAmount). Past it a stream's send()
  * refuses, and the server stops reading new frames from that client until the buffer drains, so
  * a client that does not read cannot make the server hold more than this plus one frame per
- * open call.
+ * open call. While paused the client's pongs are not read either, so a client that reads nothing
+ * for a whole keepalive interval is disconnected as dead.
  */
 export const MAX_CONNECTION_BUFFERED_BYTES = 8 * MiB;
 /** The buffer counts as drained again below this fraction of the bound (hysteresis against flapping). */

@@ -83,12 +83,12 @@ class CallSink implements ServerStreamSink {
   }
 
   get writable(): boolean {
-    return !this.call.ended && !this.conn.congested && !this.conn.closed;
+    return !this.call.ended && !this.conn.isCongested && !this.conn.isClosed;
   }
 
   drained(): Promise<boolean> {
     if (this.call.ended) return Promise.resolve(false);
-    if (!this.conn.congested) return Promise.resolve(true);
+    if (!this.conn.isCongested) return Promise.resolve(true);
     return new Promise((resolve) => this.call.drainWaiters.push(resolve));
   }
 }
@@ -97,8 +97,8 @@ export class ServerConnection {
   private readonly calls = new Map<number, ServerCall>();
   private pendingUnary = 0;
   /** Over the buffer bound: streams refuse sends and reading is paused until the buffer drains. */
-  congested = false;
-  closed = false;
+  private congested = false;
+  private closed = false;
   /** Cleared on each ping; a connection still without a pong at the next ping is dead. */
   alive = true;
 
@@ -124,8 +124,22 @@ export class ServerConnection {
     });
   }
 
+  /** Over the buffer bound (streams' send() refuses). */
+  get isCongested(): boolean {
+    return this.congested;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   get openCalls(): number {
     return this.calls.size;
+  }
+
+  /** Written to the socket and not yet flushed. */
+  get bufferedBytes(): number {
+    return this.ws.bufferedAmount;
   }
 
   /** Sends a ping, or terminates the connection if the previous one went unanswered. */

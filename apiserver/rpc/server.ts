@@ -21,6 +21,7 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { RPC_PATH } from './frame.js';
 import { resolveServerLimits, type RpcServerLimits } from './limits.js';
 import { RateLimitedLog, type RpcLogger } from './log.js';
 import {
@@ -37,7 +38,7 @@ import type { ServerStreamMethod, UnaryMethod } from './typed.js';
 
 export { RpcCloseCode, type CallContext, type MethodHandler, type Principal, type ServerStreamHandler, type ServerStreamSink, type UnaryHandler } from './server-connection.js';
 
-export const RPC_PATH = '/rpc';
+export { RPC_PATH } from './frame.js';
 
 /** Whether an upgrade request is addressed to the RPC server (path RPC_PATH, any query). */
 export function isRpcUpgrade(req: IncomingMessage): boolean {
@@ -63,6 +64,14 @@ export interface RpcServerOptions {
   readonly authenticate: (token: string | undefined) => Principal | undefined;
   readonly logger: RpcLogger;
   readonly limits?: Partial<RpcServerLimits>;
+}
+
+export interface ConnectionStats {
+  readonly peer: string;
+  readonly principal: string;
+  readonly openCalls: number;
+  /** Outbound bytes not yet flushed; stays near maxConnectionBufferedBytes at most. */
+  readonly bufferedBytes: number;
 }
 
 export class RpcServerError extends Error {
@@ -110,6 +119,11 @@ export class RpcServer {
 
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** One row per open connection, for metrics and tests. */
+  connectionStats(): ConnectionStats[] {
+    return [...this.connections].map((c) => ({ peer: c.peer, principal: c.principal.name, openCalls: c.openCalls, bufferedBytes: c.bufferedBytes }));
   }
 
   unary(method: string, handler: UnaryHandler): this {

@@ -2,6 +2,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { RpcServerLimits } from './limits.js';
 import type { RpcLogger } from './log.js';
 import { isRpcUpgrade, RpcServer, type Principal } from './server.js';
@@ -11,6 +12,8 @@ export interface LoopbackRpcServer {
   readonly http: Server;
   /** "127.0.0.1:port". */
   readonly endpoint: string;
+  /** Destroys every upgraded TCP socket without a closing handshake, as a crashed server would. */
+  killConnections(): void;
   stop(): Promise<void>;
 }
 
@@ -32,7 +35,10 @@ export async function startLoopbackRpcServer(opts: LoopbackOptions = {}): Promis
     res.statusCode = 404;
     res.end();
   });
+  const upgraded = new Set<Duplex>();
   http.on('upgrade', (req, socket, head) => {
+    upgraded.add(socket);
+    socket.once('close', () => upgraded.delete(socket));
     if (isRpcUpgrade(req)) rpc.handleUpgrade(req, socket, head);
     else socket.destroy();
   });
@@ -46,6 +52,9 @@ export async function startLoopbackRpcServer(opts: LoopbackOptions = {}): Promis
     rpc,
     http,
     endpoint: `127.0.0.1:${port}`,
+    killConnections: () => {
+      for (const socket of upgraded) socket.destroy();
+    },
     stop: () => {
       stopping ??= (async () => {
         const closedHttp = new Promise<void>((resolve) => http.close(() => resolve()));
