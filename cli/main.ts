@@ -4,6 +4,7 @@ import { simCommand } from './sim.js';
 import { masterCommand } from './master.js';
 import { statusCommand } from './status.js';
 import { upCommand } from './up.js';
+import { applyCommand, deleteCommand, describeCommand, getCommand } from './resources.js';
 
 async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const [what, ...rest] = argv;
@@ -23,6 +24,13 @@ commands:
   status [--dir DIR | --endpoints ...]  each master's role, term, commit and applied index
   master --name N --data DIR --listen HOST:PORT --peers N=HOST:PORT,... [--etcd-listen HOST:PORT]
                                         run one master
+  apply -f FILE|DIR|- [-n NS]           create or update the objects in YAML/JSON manifests
+  get KIND [NAME] [-n NS | -A] [-l SEL] [--field-selector SEL] [-o wide|json|yaml] [-w]
+                                        list objects as a table (or watch them with -w)
+  describe KIND NAME [-n NS]            one object in detail, with its events
+  delete KIND NAME... [-n NS] [--grace-period S] | delete -f FILE
+                                        delete objects
+    (the cluster: --server HOST:PORT,... --token T, or FLOTILLA_SERVER/FLOTILLA_TOKEN, or the lab in --dir)
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
                                         write throughput and latency of a three-master cluster
   help                                  this text
@@ -42,6 +50,14 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await statusCommand(rest, process.stdout);
       case 'bench':
         return await benchCommand(rest, process.stdout);
+      case 'apply':
+        return await applyCommand(rest, process.stdout);
+      case 'get':
+        return await getCommand(rest, process.stdout);
+      case 'describe':
+        return await describeCommand(rest, process.stdout);
+      case 'delete':
+        return await deleteCommand(rest, process.stdout);
       case undefined:
       case 'help':
       case '--help':

@@ -6,6 +6,7 @@ import { parsePeers, validateMemberName } from '../store/members.js';
 import { webSocketPeerNetwork } from '../store/peer-network.js';
 import { Master } from '../store/server.js';
 import { startEtcdFace } from '../store/etcd-face.js';
+import { startApiFace, readApiTokens } from '../apiserver/face.js';
 
 export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --listen HOST:PORT --peers NAME=HOST:PORT,... [options]
 
@@ -20,6 +21,8 @@ export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --lis
   --snapshot-every N      snapshot the state and compact the log every N entries (default 10000)
   --enable-fault-injection  serve PUT /debug/partition?block=NAME,... (chaos tests; never in production)
   --tick-ms N             milliseconds per Raft tick (default 100; elections after 10-20 ticks)
+  --api-token-file FILE   API bearer tokens, one per line: TOKEN [USER] (or FLOTILLA_API_TOKEN for one);
+                          with neither, the API serves anyone and says so in the log
 `;
 
 export async function masterCommand(argv: readonly string[]): Promise<number> {
@@ -37,6 +40,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       cluster: { type: 'string', default: 'flotilla' },
       'snapshot-every': { type: 'string' },
       'enable-fault-injection': { type: 'boolean', default: false },
+      'api-token-file': { type: 'string' },
     },
     strict: true,
   });
@@ -60,6 +64,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
   const token = values.token ?? process.env['FLOTILLA_CLUSTER_TOKEN'];
   const logger = jsonLogger(`master/${name}`);
   const peers = parsePeers(values.peers!);
+  const apiTokens = readApiTokens(values['api-token-file'], process.env['FLOTILLA_API_TOKEN']);
   const master = await Master.start(
     {
       name, dataDir: values.data!, listen: values.listen!, peers, join: values.join === true,
@@ -73,6 +78,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       logger,
       network: (self, handlers) => webSocketPeerNetwork({ self, handlers, token, clusterId: values.cluster ?? 'flotilla', logger }),
       etcd: startEtcdFace,
+      api: (backend, m) => startApiFace(backend, { masterName: m.name, logger: m.logger, tokens: apiTokens }),
     },
   );
   await new Promise<void>((resolve) => {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
+import { API_TOKEN_FILE } from './connect.js';
 
 /** How long the lab may take to elect a leader before `up` gives up. */
 const LEADER_WAIT_MS = 30_000;
@@ -40,6 +41,9 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   const tokenFile = join(lab.dir, 'token');
   if (!existsSync(tokenFile)) writeFileSync(tokenFile, randomBytes(24).toString('hex'), { mode: 0o600 });
   const token = readFileSync(tokenFile, 'utf8').trim();
+  // The API's bearer token: what `flotilla get/apply` and agents present (cli/connect.ts reads it).
+  const apiTokenFile = join(lab.dir, API_TOKEN_FILE);
+  if (!existsSync(apiTokenFile)) writeFileSync(apiTokenFile, `${randomBytes(24).toString('hex')} admin\n`, { mode: 0o600 });
   writeFileSync(join(lab.dir, 'lab.json'), JSON.stringify(lab, null, 2));
   const resumed = lab.members.some((m) => existsSync(join(m.dataDir, 'data.mdb')));
 
@@ -48,7 +52,7 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   const children: ChildProcess[] = [];
   for (const m of lab.members) {
     const log = createWriteStream(m.logFile, { flags: 'a' });
-    const args = [bin, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd];
+    const args = [bin, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--api-token-file', apiTokenFile];
     if (values['tick-ms'] !== undefined) args.push('--tick-ms', values['tick-ms']);
     const child = spawn(process.execPath, args, { env: { ...process.env, FLOTILLA_CLUSTER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
@@ -92,10 +96,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     return 1;
   }
   out.write(`Flotilla lab ${resumed ? 'resumed from disk' : 'started'} in ${lab.dir}; leader ${leader}\n\n`);
-  out.write('NAME  PEERS+STATUS         ETCD (v3 gRPC)       LOG\n');
+  out.write('NAME  API+PEERS+STATUS     ETCD (v3 gRPC)       LOG\n');
   for (const m of lab.members) out.write(`${m.name.padEnd(6)}${m.listen.padEnd(21)}${m.etcd.padEnd(21)}${m.logFile}\n`);
   out.write(`\ntry:  ETCDCTL_API=3 etcdctl --endpoints ${lab.members.map((m) => m.etcd).join(',')} put hello world\n`);
   out.write(`      npx flotilla status --dir ${values.dir ?? DEFAULT_LAB_DIR}\n`);
+  out.write('      npx flotilla apply -f examples/   &&   npx flotilla get pods -o wide\n');
   out.write('Ctrl-C stops the lab; `flotilla up` again resumes it.\n');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

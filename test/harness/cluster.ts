@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus } from '../../cli/status.js';
 import { StoreClient } from '../../store/client.js';
+import { ApiClient } from '../../client/api-client.js';
 import type { MasterStatusReport } from '../../store/server.js';
 
 /** How long a master gets to stop cleanly before the harness kills it. */
@@ -53,7 +54,11 @@ export interface ClusterOptions {
   readonly snapshotEvery?: number;
   readonly token?: string;
   readonly faultInjection?: boolean;
+  /** The API's bearer token (FLOTILLA_API_TOKEN); TEST_API_TOKEN by default. */
+  readonly apiToken?: string;
 }
+
+export const TEST_API_TOKEN = 'test-api-token-0123456789abcdef';
 
 export class TestCluster {
   private constructor(
@@ -114,7 +119,7 @@ export class TestCluster {
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
     const log = createWriteStream(m.logFile, { flags: 'a' });
-    const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token' };
+    const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token', FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
     // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0);
     const proc = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -187,6 +192,12 @@ export class TestCluster {
   client(names?: readonly string[], timeoutMs?: number): StoreClient {
     const ms = names === undefined ? this.members : names.map((n) => this.member(n));
     return new StoreClient(ms.map((m) => m.etcd), timeoutMs);
+  }
+
+  /** An API client over the given members (all by default), with the cluster's API token unless told otherwise. */
+  api(names?: readonly string[], token: string | undefined = this.opts.apiToken ?? TEST_API_TOKEN): ApiClient {
+    const ms = names === undefined ? this.members : names.map((n) => this.member(n));
+    return new ApiClient({ endpoints: ms.map((m) => m.listen), ...(token !== undefined ? { token } : {}) });
   }
 
   async stop(): Promise<void> {
