@@ -218,6 +218,19 @@ describe('resume from a revision', () => {
     expect(cache.watcherCount).toBe(0);
   });
 
+  test('cancelling a watcher that waits for its revision unregisters it at once', async () => {
+    const cache = await newCache();
+    const w = cache.watch({ fromRevision: cache.revision + 5 });
+    const ahead = cache.watch({ fromRevision: cache.revision + 7 });
+    expect(cache.watcherCount).toBe(2);
+    w.cancel();
+    expect(cache.watcherCount).toBe(1);
+    expect(await w.next()).toEqual({ done: true, value: undefined });
+    cache.stop();
+    // Stopped before it started: it resumes from the revision it asked for, not the cache's.
+    await expect(ahead.next()).rejects.toEqual(new CacheStoppedError(cache.revision + 7));
+  });
+
   test('waitForRevision follows writes to other prefixes through progress requests', async () => {
     const cache = await newCache();
     const w = reader(cache, { fromRevision: cache.revision });

@@ -41,6 +41,7 @@ import {
 } from './errors.js';
 import { CachedObjects } from './cached-objects.js';
 import { EventRing } from './event-ring.js';
+import { RevisionWaiters } from './revision-waiters.js';
 import {
   type BookmarkEvent,
   CacheChange,
@@ -124,12 +125,6 @@ export interface CacheList<T extends ApiObject> {
   readonly revision: number;
 }
 
-interface RevisionWaiter {
-  readonly revision: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 /** Keys as strings that sort like the bytes (latin1 maps each byte to one UTF-16 unit below 256). */
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -166,7 +161,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private readonly indexedWatchers: Map<string, Set<CacheWatcher<T>>>[];
   private readonly bookmarkWatchers = new Set<CacheWatcher<T>>();
 
-  private revisionWaiters: RevisionWaiter[] = [];
+  private readonly revisionWaiters: RevisionWaiters;
   private progressTimer: unknown;
   /** A progress request is out on the current store watch and not answered yet. */
   private progressRequested = false;
@@ -189,6 +184,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     this.objects = new CachedObjects(indexes.length);
     this.indexedWatchers = indexes.map(() => new Map());
     this.ring = new EventRing(this.limits.ringCapacity, 0);
+    this.revisionWaiters = new RevisionWaiters(options.clock);
   }
 
   /** The revision the cache has seen every change up to. */
@@ -242,10 +238,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     if (this.bookmarkTimer !== undefined) this.clock.clearInterval(this.bookmarkTimer);
     if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
     if (this.relistTimer !== undefined) this.clock.clearTimeout(this.relistTimer);
-    this.closeWatchers((lastRevision) => new CacheStoppedError(lastRevision));
-    const waiters = this.revisionWaiters;
-    this.revisionWaiters = [];
-    for (const waiter of waiters) waiter.reject(new CacheStoppedError(this.revision_));
+    for (const watcher of [...this.watchers]) watcher.close((lastRevision) => new CacheStoppedError(lastRevision), this.revision_);
+    this.revisionWaiters.rejectAll(new CacheStoppedError(this.revision_));
   }
 
   // --- Loading and following the store ---
@@ -473,12 +467,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   // --- Revisions ---
 
   private revisionAdvanced(): void {
-    if (!this.ready || this.revisionWaiters.length === 0) return;
-    const waiting: RevisionWaiter[] = [];
-    const reached: RevisionWaiter[] = [];
-    for (const waiter of this.revisionWaiters) (waiter.revision <= this.revision_ ? reached : waiting).push(waiter);
-    this.revisionWaiters = waiting;
-    for (const waiter of reached) waiter.resolve();
+    if (this.ready) this.revisionWaiters.reached(this.revision_);
   }
 
   /**
@@ -489,37 +478,14 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   waitForRevision(revision: number, signal?: AbortSignal): Promise<void> {
     if (this.stopped) return Promise.reject(new CacheStoppedError(this.revision_));
     if (this.ready && revision <= this.revision_) return Promise.resolve();
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.limits.waitForRevisionTimeoutMs;
-      const settle = (): void => {
-        this.clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.revisionWaiters = this.revisionWaiters.filter((w) => w !== waiter);
-      };
-      const waiter: RevisionWaiter = {
-        revision,
-        resolve: () => {
-          settle();
-          resolve();
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const timer = this.clock.setTimeout(() => {
-        waiter.reject(
-          this.ready
-            ? new TooLargeResourceVersionError(revision, this.revision_, timeoutMs)
-            : new CacheNotReadyError(`not ready within ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
-      const onAbort = (): void => waiter.reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.revisionWaiters.push(waiter);
-      this.requestProgress();
-    });
+    const timeoutMs = this.limits.waitForRevisionTimeoutMs;
+    const waiting = this.revisionWaiters.wait(revision, timeoutMs, signal, () =>
+      this.ready
+        ? new TooLargeResourceVersionError(revision, this.revision_, timeoutMs)
+        : new CacheNotReadyError(`not ready within ${timeoutMs} ms`),
+    );
+    this.requestProgress();
+    return waiting;
   }
 
   /**
@@ -532,12 +498,12 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       this.progressRequested = true;
       this.storeWatcher.requestProgress();
     }
-    if (this.progressTimer !== undefined || this.revisionWaiters.length === 0) return;
+    if (this.progressTimer !== undefined || this.revisionWaiters.size === 0) return;
     this.progressTimer = this.clock.setTimeout(() => {
       this.progressTimer = undefined;
       // Idempotent at the store: asking again only matters if the watcher was replaced meanwhile.
       this.progressRequested = false;
-      if (this.revisionWaiters.length > 0 && !this.stopped) this.requestProgress();
+      if (this.revisionWaiters.size > 0 && !this.stopped) this.requestProgress();
     }, this.limits.progressRequestIntervalMs);
   }
 
