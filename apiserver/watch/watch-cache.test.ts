@@ -177,6 +177,19 @@ describe('resume from a revision', () => {
     expect(await events(w, 1)).toEqual([`DELETED b@${r4}`]);
   });
 
+  test('a replay comes in bounded batches that never end inside a revision', async () => {
+    const cache = await newCache({ maxBatchEvents: 2 });
+    const from = cache.revision;
+    const single = await put(pod('a'));
+    const ops = ['b', 'c', 'd'].map((name) => ({ type: 'put' as const, key: utf8(podKey(name)), value: encodePod(pod(name)) }));
+    const txn = (await backend.propose({ type: 'txn', compare: [], success: ops, failure: [] })).revision;
+    const last = await put(pod('e'));
+    await cache.waitForRevision(last);
+    const w = reader(cache, { fromRevision: from });
+    await w.events(5, WAIT_MS);
+    expect(w.batches.map((batch) => batch.map((e) => e.revision))).toEqual([[single, txn, txn, txn], [last]]);
+  });
+
   test('N older than the ring reaches is ResourceExpiredError naming the oldest revision', async () => {
     const start = await put(pod('seed'));
     const cache = await newCache({ ringCapacity: 3 });
@@ -285,6 +298,26 @@ describe('filters', () => {
       predicate: (p) => p.metadata.labels?.['app'] !== undefined,
     });
     expect(both.items.map((p) => p.metadata.name)).toEqual(['y', 'z']);
+  });
+
+  test('a predicate that throws ends its own watcher only', async () => {
+    const cache = await newCache();
+    const broken = reader(cache, {
+      fromRevision: cache.revision,
+      filter: {
+        predicate: (p) => {
+          if (p.metadata.name === 'bad') throw new Error('predicate bug');
+          return true;
+        },
+      },
+    });
+    const fine = reader(cache, { fromRevision: cache.revision });
+    const good = await put(pod('good'));
+    const bad = await put(pod('bad'));
+    expect(await events(broken, 1)).toEqual([`ADDED good@${good}`]);
+    expect((await failure(broken)).message).toBe('predicate bug');
+    expect(await events(fine, 2)).toEqual([`ADDED good@${good}`, `ADDED bad@${bad}`]);
+    expect(cache.isReady).toBe(true);
   });
 
   test('watchers share event objects', async () => {
