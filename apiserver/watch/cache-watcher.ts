@@ -14,7 +14,7 @@
 
 import type { ApiObject } from '../../proto/api/object.js';
 import { WatcherTooSlowError } from './errors.js';
-import type { BookmarkEvent, CacheChange, CacheEvent, CacheEventBatch, CompiledFilter } from './events.js';
+import type { BookmarkEvent, CacheChange, CacheEvent, CacheEventBatch, CompiledFilter, ObjectEvent } from './events.js';
 
 /** What a watcher needs from its cache. */
 export interface WatcherHost<T extends ApiObject> {
@@ -92,8 +92,16 @@ export class CacheWatcher<T extends ApiObject> implements AsyncIterableIterator<
 
   /** A live change, offered by the cache's fanout. */
   offer(change: CacheChange<T>): void {
-    const event = change.eventFor(this.filter);
-    if (event === undefined || this.failure !== undefined || this.closed) return;
+    if (this.failure !== undefined || this.closed) return;
+    let event: ObjectEvent<T> | undefined;
+    try {
+      event = change.eventFor(this.filter);
+    } catch (error) {
+      // A predicate that throws ends its own watcher, never the fanout to the others.
+      this.terminate(error instanceof Error ? error : new Error(String(error)));
+      return;
+    }
+    if (event === undefined) return;
     const first = this.buffer[0];
     // One revision larger than the bound goes out whole, as the store's watch does.
     if (this.buffer.length >= this.limits.bufferEvents && first !== undefined && first.revision !== change.revision) {

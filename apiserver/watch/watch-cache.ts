@@ -39,7 +39,9 @@ import {
   TooLargeResourceVersionError,
   UnknownIndexError,
 } from './errors.js';
+import { CachedObjects } from './cached-objects.js';
 import { EventRing } from './event-ring.js';
+import { RevisionWaiters } from './revision-waiters.js';
 import {
   type BookmarkEvent,
   CacheChange,
@@ -48,7 +50,6 @@ import {
   type CachedObject,
   type CompiledFilter,
   type ObjectEvent,
-  filterMatches,
   withResourceVersion,
 } from './events.js';
 
@@ -124,12 +125,6 @@ export interface CacheList<T extends ApiObject> {
   readonly revision: number;
 }
 
-interface RevisionWaiter {
-  readonly revision: number;
-  resolve(): void;
-  reject(error: Error): void;
-}
-
 /** Keys as strings that sort like the bytes (latin1 maps each byte to one UTF-16 unit below 256). */
 function keyString(key: Uint8Array): string {
   return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
@@ -150,11 +145,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private readonly indexNames: readonly string[];
   private readonly indexFunctions: readonly ((object: T) => string | undefined)[];
 
-  private readonly objects = new Map<string, CachedObject<T>>();
-  /** Every key, sorted; rebuilt on demand after a key comes or goes. */
-  private sortedKeys: string[] | undefined;
-  /** Per index: value → keys of the objects with that value. */
-  private readonly objectIndexes: Map<string, Set<string>>[];
+  private readonly objects: CachedObjects<T>;
   private ring: EventRing<T>;
   private revision_ = 0;
   private ready = false;
@@ -170,7 +161,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private readonly indexedWatchers: Map<string, Set<CacheWatcher<T>>>[];
   private readonly bookmarkWatchers = new Set<CacheWatcher<T>>();
 
-  private revisionWaiters: RevisionWaiter[] = [];
+  private readonly revisionWaiters: RevisionWaiters;
   private progressTimer: unknown;
   /** A progress request is out on the current store watch and not answered yet. */
   private progressRequested = false;
@@ -190,9 +181,10 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     const indexes = Object.entries(options.indexes ?? {});
     this.indexNames = indexes.map(([name]) => name);
     this.indexFunctions = indexes.map(([, fn]) => fn);
-    this.objectIndexes = indexes.map(() => new Map());
+    this.objects = new CachedObjects(indexes.length);
     this.indexedWatchers = indexes.map(() => new Map());
     this.ring = new EventRing(this.limits.ringCapacity, 0);
+    this.revisionWaiters = new RevisionWaiters(options.clock);
   }
 
   /** The revision the cache has seen every change up to. */
@@ -246,10 +238,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     if (this.bookmarkTimer !== undefined) this.clock.clearInterval(this.bookmarkTimer);
     if (this.progressTimer !== undefined) this.clock.clearTimeout(this.progressTimer);
     if (this.relistTimer !== undefined) this.clock.clearTimeout(this.relistTimer);
-    this.closeWatchers((lastRevision) => new CacheStoppedError(lastRevision));
-    const waiters = this.revisionWaiters;
-    this.revisionWaiters = [];
-    for (const waiter of waiters) waiter.reject(new CacheStoppedError(this.revision_));
+    for (const watcher of [...this.watchers]) watcher.close((lastRevision) => new CacheStoppedError(lastRevision), this.revision_);
+    this.revisionWaiters.rejectAll(new CacheStoppedError(this.revision_));
   }
 
   // --- Loading and following the store ---
@@ -285,22 +275,31 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
 
   private async initialize(): Promise<void> {
     const generation = ++this.generation;
-    const { revision, kvs } = await this.listPrefix();
-    if (this.stopped || generation !== this.generation) return;
-    this.objects.clear();
-    this.sortedKeys = undefined;
-    for (const index of this.objectIndexes) index.clear();
-    for (const kv of kvs) {
-      const cached = this.decodeEntry(kv);
-      if (cached !== undefined) this.insert(cached, undefined);
+    for (;;) {
+      const { revision, kvs } = await this.listPrefix();
+      if (this.stopped || generation !== this.generation) return;
+      let watcher: BackendWatcher;
+      try {
+        watcher = this.watchStore(revision + 1);
+      } catch (error) {
+        // Compacted between the list and the watch: that list can never be followed.
+        if (!(error instanceof CompactedError)) throw error;
+        this.logger.warn('watch cache list compacted before its watch started; listing again', { prefix: this.prefixText, revision });
+        continue;
+      }
+      this.objects.clear();
+      for (const kv of kvs) {
+        const cached = this.decodeEntry(kv);
+        if (cached !== undefined) this.objects.set(cached, undefined);
+      }
+      this.ring = new EventRing(this.limits.ringCapacity, revision);
+      this.revision_ = revision;
+      this.ready = true;
+      this.logger.info('watch cache ready', { prefix: this.prefixText, revision, objects: this.objects.size });
+      this.revisionAdvanced();
+      void this.follow(watcher, generation);
+      return;
     }
-    this.ring = new EventRing(this.limits.ringCapacity, revision);
-    this.revision_ = revision;
-    const watcher = this.watchStore(revision + 1);
-    this.ready = true;
-    this.logger.info('watch cache ready', { prefix: this.prefixText, revision, objects: this.objects.size });
-    this.revisionAdvanced();
-    void this.follow(watcher, generation);
   }
 
   private async follow(watcher: BackendWatcher, generation: number): Promise<void> {
@@ -400,7 +399,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     const key = keyString(event.kv.key);
     const previous = this.objects.get(key);
     if (previous !== undefined && event.prevKv !== undefined && event.prevKv.modRevision !== previous.raw.modRevision) {
-      this.logger.error('watch cache diverged from the store', {
+      // Either a version was skipped as undecodable (logged then), or the cache missed a change.
+      this.logger.warn('watch cache held another version than the store replaced', {
         key,
         cachedRevision: previous.raw.modRevision,
         storeRevision: event.prevKv.modRevision,
@@ -414,13 +414,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     } else if (previous === undefined) {
       return;
     }
-    if (previous !== undefined) this.unindex(previous);
-    if (current !== undefined) {
-      this.insert(current, previous);
-    } else {
-      this.objects.delete(key);
-      this.sortedKeys = undefined;
-    }
+    if (current !== undefined) this.objects.set(current, previous);
+    else if (previous !== undefined) this.objects.delete(previous);
     this.revision_ = Math.max(this.revision_, revision);
     const change = new CacheChange(revision, current, previous);
     this.ring.push(change);
@@ -451,28 +446,6 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     return { key, object, raw: kv, indexValues };
   }
 
-  private insert(cached: CachedObject<T>, previous: CachedObject<T> | undefined): void {
-    this.objects.set(cached.key, cached);
-    if (previous === undefined) this.sortedKeys = undefined;
-    cached.indexValues.forEach((value, i) => {
-      if (value === undefined) return;
-      const index = this.objectIndexes[i]!;
-      let keys = index.get(value);
-      if (keys === undefined) index.set(value, (keys = new Set()));
-      keys.add(cached.key);
-    });
-  }
-
-  private unindex(previous: CachedObject<T>): void {
-    previous.indexValues.forEach((value, i) => {
-      if (value === undefined) return;
-      const index = this.objectIndexes[i]!;
-      const keys = index.get(value);
-      keys?.delete(previous.key);
-      if (keys?.size === 0) index.delete(value);
-    });
-  }
-
   private fanout(change: CacheChange<T>): void {
     for (const watcher of this.unindexedWatchers) watcher.offer(change);
     for (let i = 0; i < this.indexedWatchers.length; i++) {
@@ -494,12 +467,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   // --- Revisions ---
 
   private revisionAdvanced(): void {
-    if (!this.ready || this.revisionWaiters.length === 0) return;
-    const waiting: RevisionWaiter[] = [];
-    const reached: RevisionWaiter[] = [];
-    for (const waiter of this.revisionWaiters) (waiter.revision <= this.revision_ ? reached : waiting).push(waiter);
-    this.revisionWaiters = waiting;
-    for (const waiter of reached) waiter.resolve();
+    if (this.ready) this.revisionWaiters.reached(this.revision_);
   }
 
   /**
@@ -510,37 +478,14 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   waitForRevision(revision: number, signal?: AbortSignal): Promise<void> {
     if (this.stopped) return Promise.reject(new CacheStoppedError(this.revision_));
     if (this.ready && revision <= this.revision_) return Promise.resolve();
-    if (signal?.aborted === true) return Promise.reject(signal.reason);
-    return new Promise<void>((resolve, reject) => {
-      const timeoutMs = this.limits.waitForRevisionTimeoutMs;
-      const settle = (): void => {
-        this.clock.clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.revisionWaiters = this.revisionWaiters.filter((w) => w !== waiter);
-      };
-      const waiter: RevisionWaiter = {
-        revision,
-        resolve: () => {
-          settle();
-          resolve();
-        },
-        reject: (error) => {
-          settle();
-          reject(error);
-        },
-      };
-      const timer = this.clock.setTimeout(() => {
-        waiter.reject(
-          this.ready
-            ? new TooLargeResourceVersionError(revision, this.revision_, timeoutMs)
-            : new CacheNotReadyError(`not ready within ${timeoutMs} ms`),
-        );
-      }, timeoutMs);
-      const onAbort = (): void => waiter.reject(signal?.reason instanceof Error ? signal.reason : new Error('aborted'));
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.revisionWaiters.push(waiter);
-      this.requestProgress();
-    });
+    const timeoutMs = this.limits.waitForRevisionTimeoutMs;
+    const waiting = this.revisionWaiters.wait(revision, timeoutMs, signal, () =>
+      this.ready
+        ? new TooLargeResourceVersionError(revision, this.revision_, timeoutMs)
+        : new CacheNotReadyError(`not ready within ${timeoutMs} ms`),
+    );
+    this.requestProgress();
+    return waiting;
   }
 
   /**
@@ -553,12 +498,12 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       this.progressRequested = true;
       this.storeWatcher.requestProgress();
     }
-    if (this.progressTimer !== undefined || this.revisionWaiters.length === 0) return;
+    if (this.progressTimer !== undefined || this.revisionWaiters.size === 0) return;
     this.progressTimer = this.clock.setTimeout(() => {
       this.progressTimer = undefined;
       // Idempotent at the store: asking again only matters if the watcher was replaced meanwhile.
       this.progressRequested = false;
-      if (this.revisionWaiters.length > 0 && !this.stopped) this.requestProgress();
+      if (this.revisionWaiters.size > 0 && !this.stopped) this.requestProgress();
     }, this.limits.progressRequestIntervalMs);
   }
 
@@ -588,28 +533,11 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     return { indexPosition, indexValue: filter?.index?.value ?? '', predicate: filter?.predicate };
   }
 
-  /** Candidates for a filter, in key order. */
-  private candidates(filter: CompiledFilter<T>): CachedObject<T>[] {
-    let keys: string[];
-    if (filter.indexPosition >= 0) {
-      keys = [...(this.objectIndexes[filter.indexPosition]!.get(filter.indexValue) ?? [])].sort();
-    } else {
-      this.sortedKeys ??= [...this.objects.keys()].sort();
-      keys = this.sortedKeys;
-    }
-    const matching: CachedObject<T>[] = [];
-    for (const key of keys) {
-      const cached = this.objects.get(key)!;
-      if (filterMatches(filter, cached)) matching.push(cached);
-    }
-    return matching;
-  }
-
   /** The objects matching `filter` as of the cache's revision. Throws CacheNotReadyError, UnknownIndexError. */
   list(filter?: CacheFilter<T>): CacheList<T> {
     if (!this.ready) throw new CacheNotReadyError('listing the store');
     const compiled = this.compile(filter);
-    return { items: this.candidates(compiled).map((cached) => cached.object), revision: this.revision_ };
+    return { items: this.objects.matching(compiled).map((cached) => cached.object), revision: this.revision_ };
   }
 
   /** Throws UnknownIndexError; every other failure comes out of the iterator. */
@@ -636,7 +564,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     if (!this.ready) throw new CacheNotReadyError('listing the store');
     const replay: CacheEvent<T>[] = [];
     if (watcher.fromRevision === 0) {
-      for (const cached of this.candidates(watcher.filter)) replay.push(this.initialEvent(cached));
+      for (const cached of this.objects.matching(watcher.filter)) replay.push(this.initialEvent(cached));
     } else {
       if (watcher.fromRevision < this.ring.floor) throw new ResourceExpiredError(watcher.fromRevision, this.ring.floor);
       for (const change of this.ring.after(watcher.fromRevision)) {
