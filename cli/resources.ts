@@ -7,13 +7,21 @@ import { stringify as toYaml } from 'yaml';
 import type { ApiClient } from '../client/api-client.js';
 import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { lookupKind } from '../apiserver/resources/kinds.js';
-import { parseManifest } from '../apiserver/resources/manifest.js';
+import { formatManifestProblem, parseManifest } from '../apiserver/resources/manifest.js';
 import type { ApiObject } from '../proto/api/object.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
 import { formatTable, table } from './printers.js';
 
 /** Manifest files `apply -f DIR` reads, at most (a directory of thousands is a mistake). */
 export const MAX_MANIFEST_FILES = 1_000;
+/** What `get all` lists, as kubectl does. */
+export const GET_ALL_KINDS = ['pods', 'services', 'deployments', 'replicasets'] as const;
+
+/** Namespaces go first, so objects in a namespace the same apply creates find it. */
+function applyOrder(kind: string): number {
+  return kind === 'Namespace' ? 0 : 1;
+}
+
 /** Bytes read from standard input for `-f -`. */
 export const MAX_STDIN_BYTES = 16 * 1024 * 1024;
 
@@ -76,10 +84,11 @@ export async function applyCommand(argv: readonly string[], out: NodeJS.Writable
   const errors: string[] = [];
   for (const src of await manifestSources(values.filename)) {
     const parsed = parseManifest(src.text, src.name);
-    if ('errors' in parsed) errors.push(...parsed.errors);
+    if ('problems' in parsed) errors.push(...parsed.problems.map(formatManifestProblem));
     else for (const o of parsed.objects) objects.push({ source: src.name, object: o });
   }
   if (errors.length > 0) return fail(out, `nothing was applied:\n${errors.map((e) => `  ${e}`).join('\n')}`);
+  objects.sort((a, b) => applyOrder(a.object.kind) - applyOrder(b.object.kind));
   const client = connect(values);
   let failures = 0;
   try {
@@ -155,7 +164,17 @@ export async function getCommand(argv: readonly string[], out: NodeJS.WritableSt
   const [kindName, name] = positionals;
   if (kindName === undefined) return fail(out, 'get needs a KIND (pods, nodes, deployments, ...)');
   if (values.output !== undefined && !['wide', 'json', 'yaml'].includes(values.output)) return fail(out, `-o ${values.output}: expected wide, json or yaml`);
-  const k = kindOrFail(kindName);
+  const kindNames = kindName === 'all' ? [...GET_ALL_KINDS] : kindName.split(',').filter((n) => n !== '');
+  if (kindNames.length > 1) {
+    if (name !== undefined || values.watch === true) return fail(out, 'several kinds take neither a NAME nor -w');
+    let status = 0;
+    for (const [i, kn] of kindNames.entries()) {
+      if (i > 0 && values.output === undefined) out.write('\n');
+      status = Math.max(status, await getCommand([kn, ...argv.filter((a) => a !== kindName)], out));
+    }
+    return status;
+  }
+  const k = kindOrFail(kindNames[0] ?? kindName);
   const all = values['all-namespaces'] === true;
   const namespace = !k.namespaced || all ? '' : (values.namespace ?? 'default');
   const client = connect(values);
@@ -204,7 +223,7 @@ export async function deleteCommand(argv: readonly string[], out: NodeJS.Writabl
   if (values.filename !== undefined) {
     for (const src of await manifestSources(values.filename)) {
       const parsed = parseManifest(src.text, src.name);
-      if ('errors' in parsed) return fail(out, parsed.errors.join('\n'));
+      if ('problems' in parsed) return fail(out, parsed.problems.map(formatManifestProblem).join('\n'));
       for (const o of parsed.objects) {
         const k = kindOrFail(o.kind);
         targets.push({ kind: k.kind, plural: k.plural, name: o.metadata.name ?? '', namespace: k.namespaced ? (o.metadata.namespace ?? values.namespace ?? 'default') : '' });

@@ -107,10 +107,27 @@ function rvNumber(rv: string | undefined, field: string): number | undefined {
   return Number(rv);
 }
 
+/** JSON with object keys sorted, so two objects that differ only in key order compare equal. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value instanceof Uint8Array) return JSON.stringify(Buffer.from(value).toString('base64'));
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Json).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
 /** The parts of an object a spec change is measured on: everything but metadata and status. */
 function specPart(obj: ApiObject): string {
   const { metadata: _m, status: _s, apiVersion: _a, kind: _k, ...rest } = obj as unknown as Json;
-  return JSON.stringify(rest);
+  return canonicalJson(rest);
+}
+
+/** The whole object but its resourceVersion, canonically: what tells a no-op update. */
+function contentOf(obj: ApiObject): string {
+  const { resourceVersion: _rv, ...meta } = obj.metadata;
+  return canonicalJson({ ...obj, metadata: meta });
 }
 
 interface ContinueToken {
@@ -177,6 +194,11 @@ export class Registry {
   private storedBytes(h: KindHandler, obj: ApiObject): Uint8Array {
     const { resourceVersion: _rv, ...meta } = obj.metadata;
     return h.encode(withMeta(obj, meta));
+  }
+
+  private normalized(h: KindHandler, obj: ApiObject): ApiObject {
+    const stored = this.storedBytes(h, obj);
+    return this.materialize(h, { raw: stored, modRevision: Number(obj.metadata.resourceVersion ?? 0), createRevision: 0 });
   }
 
   private validated(h: KindHandler, obj: ApiObject, old?: ApiObject): ApiObject {
@@ -364,13 +386,14 @@ export class Registry {
       if (value === undefined) throw notFound(h.plural, namespace, name);
       if (expected !== undefined && value.modRevision !== expected) throw this.conflict(h, namespace, name, expected, value.modRevision);
       const current = this.materialize(h, value);
-      let next = this.validated(h, modify(current), current);
+      // Through the codec and back: the object as it will read, so comparisons see only real changes.
+      let next = this.normalized(h, this.validated(h, modify(current), current));
       if (specPart(next) !== specPart(current)) {
         next = withMeta(next, { ...next.metadata, generation: (current.metadata.generation ?? 1) + 1 });
       }
-      const bytes = this.storedBytes(h, next);
       // An update that changes nothing is not written (Kubernetes answers with the current version).
-      if (Buffer.from(bytes).equals(Buffer.from(value.raw))) return current;
+      if (contentOf(next) === contentOf(current)) return current;
+      const bytes = this.storedBytes(h, next);
       const finished = next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0 && !isGracefulPod(h, next);
       const outcome = finished ? await this.storage.compareAndDelete(key, value.modRevision) : await this.storage.compareAndPut(key, bytes, value.modRevision);
       if (outcome.ok) return withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) });

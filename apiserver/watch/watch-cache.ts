@@ -224,7 +224,20 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   async start(): Promise<void> {
     if (this.stopped) throw new CacheStoppedError(this.revision_);
     this.bookmarkTimer = this.clock.setInterval(() => this.bookmarkTick(), this.limits.bookmarkCheckIntervalMs);
-    await this.initialize();
+    // A master's caches start with the master, before its store may have a leader: the first list
+    // is retried (every relistBackoffMs) until it succeeds or the cache is stopped.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.initialize();
+        return;
+      } catch (error) {
+        if (this.stopped) throw new CacheStoppedError(this.revision_);
+        if (attempt % 10 === 1) this.logger.warn('watch cache cannot list yet; retrying', { prefix: this.prefixText, attempt, error: describe(error) });
+        await new Promise<void>((resolve) => {
+          this.relistTimer = this.clock.setTimeout(resolve, this.limits.relistBackoffMs);
+        });
+      }
+    }
   }
 
   /** Ends every watcher with CacheStoppedError, stops the store watch and every timer. */
