@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CodecError, DecodeError, UnknownKindError, apiProtoDir, decodeObject, encodeObject, findMessageType } from './codec.js';
 import { samples } from './samples.suite.js';
@@ -77,7 +78,11 @@ describe('codec errors', () => {
     expect(() => decodeObject('Lease', encodeObject(samples.Namespace))).toThrow(/bytes hold a "Namespace"/);
   });
 
-  it('finds the .proto files from the sources', () => {
-    expect(apiProtoDir()).toMatch(/proto[/\\]api$/);
+  it('finds the .proto files from the sources and from dist/', () => {
+    const fromSources = apiProtoDir();
+    expect(fromSources).toMatch(/proto[/\\]api$/);
+    const packageRoot = dirname(dirname(fromSources));
+    expect(apiProtoDir(join(packageRoot, 'dist', 'proto', 'api'))).toBe(fromSources);
+    expect(() => apiProtoDir('/')).toThrow(CodecError);
   });
 });

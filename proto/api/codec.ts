@@ -46,13 +46,17 @@ export class DecodeError extends CodecError {
   }
 }
 
-/** The directory holding the API's .proto files, found from this module in proto/api/ or dist/proto/api/. */
-export function apiProtoDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+/**
+ * The directory holding the API's .proto files: proto/api/ under the nearest directory above
+ * `from` (by default this module's) that holds package.json, so it is found both from the sources
+ * (proto/api/codec.ts) and from the build (dist/proto/api/codec.js).
+ */
+export function apiProtoDir(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) return join(dir, API_PROTO_DIR);
     const parent = dirname(dir);
-    if (parent === dir) throw new CodecError(`no package.json above ${fileURLToPath(import.meta.url)}: cannot find ${API_PROTO_DIR}`);
+    if (parent === dir) throw new CodecError(`no package.json above ${from}: cannot find ${API_PROTO_DIR}`);
     dir = parent;
   }
 }
