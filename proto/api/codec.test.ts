@@ -74,6 +74,15 @@ describe('codec errors', () => {
     }
   });
 
+  it('empty bytes are an empty object of the kind asked for', () => {
+    expect(decodeObject('Deployment', new Uint8Array())).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: {} });
+  });
+
+  it('write-only Secret.stringData is not stored', () => {
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { a: 'b' } } as const;
+    expect(decodeObject('Secret', encodeObject(secret))).toEqual({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } });
+  });
+
   it('bytes of another kind are a DecodeError', () => {
     expect(() => decodeObject('Lease', encodeObject(samples.Namespace))).toThrow(/bytes hold a "Namespace"/);
   });
