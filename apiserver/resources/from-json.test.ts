@@ -110,6 +110,11 @@ describe('fromJson reports each problem with its full path', () => {
     expect('object' in fromJson({ apiVersion: 'v1', kind: 'Namespace', metadata: { creationTimestamp: '2026-01-02T03:04:05.123+02:00' } })).toBe(true);
   });
 
+  it('long wrong values are quoted only in part', () => {
+    const [line] = violationsOf(fromJson(pod({ containers: [], priority: 'x'.repeat(1000) })));
+    expect(line).toMatch(/^spec\.priority: expected an integer, got "x{63}… \(1002 characters\)$/);
+  });
+
   it('integers beyond 2^53 are refused rather than rounded', () => {
     expect(violationsOf(fromJson({ apiVersion: 'v1', kind: 'Namespace', metadata: { generation: 2 ** 53 } }))).toEqual([
       'metadata.generation: integer 9007199254740992 out of range [-9007199254740991, 9007199254740991]',

@@ -31,11 +31,15 @@ function isPlain(value: unknown): value is Plain {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/** A wrong value is quoted in the violation up to this many characters: a 1 MiB string is not echoed back. */
+export const MAX_QUOTED_VALUE_LENGTH = 64;
+
 /** How a JSON value appears in a message: strings and numbers as JSON, containers by what they are. */
 function shown(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (isPlain(value)) return 'an object';
-  return JSON.stringify(value) ?? String(value);
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > MAX_QUOTED_VALUE_LENGTH ? `${text.slice(0, MAX_QUOTED_VALUE_LENGTH)}… (${text.length} characters)` : text;
 }
 
 function join(path: string, name: string): string {

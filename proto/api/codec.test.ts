@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CodecError, DecodeError, UnknownKindError, apiProtoDir, decodeObject, encodeObject, findMessageType } from './codec.js';
 import { samples } from './samples.suite.js';
@@ -73,11 +74,24 @@ describe('codec errors', () => {
     }
   });
 
+  it('empty bytes are an empty object of the kind asked for', () => {
+    expect(decodeObject('Deployment', new Uint8Array())).toEqual({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: {} });
+  });
+
+  it('write-only Secret.stringData is not stored', () => {
+    const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, stringData: { a: 'b' } } as const;
+    expect(decodeObject('Secret', encodeObject(secret))).toEqual({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' } });
+  });
+
   it('bytes of another kind are a DecodeError', () => {
     expect(() => decodeObject('Lease', encodeObject(samples.Namespace))).toThrow(/bytes hold a "Namespace"/);
   });
 
-  it('finds the .proto files from the sources', () => {
-    expect(apiProtoDir()).toMatch(/proto[/\\]api$/);
+  it('finds the .proto files from the sources and from dist/', () => {
+    const fromSources = apiProtoDir();
+    expect(fromSources).toMatch(/proto[/\\]api$/);
+    const packageRoot = dirname(dirname(fromSources));
+    expect(apiProtoDir(join(packageRoot, 'dist', 'proto', 'api'))).toBe(fromSources);
+    expect(() => apiProtoDir('/')).toThrow(CodecError);
   });
 });

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import type { ApiObject } from './object.js';
+import { API_VERSION_OF_KIND, isKind } from './types.js';
 
 export const API_PROTO_PACKAGE = 'flotilla.api.v1';
 export const API_PROTO_FILES = ['meta.proto', 'core.proto', 'apps.proto', 'coordination.proto'] as const;
@@ -46,13 +47,17 @@ export class DecodeError extends CodecError {
   }
 }
 
-/** The directory holding the API's .proto files, found from this module in proto/api/ or dist/proto/api/. */
-export function apiProtoDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+/**
+ * The directory holding the API's .proto files: proto/api/ under the nearest directory above
+ * `from` (by default this module's) that holds package.json, so it is found both from the sources
+ * (proto/api/codec.ts) and from the build (dist/proto/api/codec.js).
+ */
+export function apiProtoDir(from: string = dirname(fileURLToPath(import.meta.url))): string {
+  let dir = from;
   for (;;) {
     if (existsSync(join(dir, 'package.json'))) return join(dir, API_PROTO_DIR);
     const parent = dirname(dir);
-    if (parent === dir) throw new CodecError(`no package.json above ${fileURLToPath(import.meta.url)}: cannot find ${API_PROTO_DIR}`);
+    if (parent === dir) throw new CodecError(`no package.json above ${from}: cannot find ${API_PROTO_DIR}`);
     dir = parent;
   }
 }
@@ -210,9 +215,13 @@ function protoPlainToJson(type: protobuf.Type, plain: Plain): Plain {
 export function fromMessage(kind: string, message: protobuf.Message): ApiObject {
   const type = messageTypeOf(kind);
   const json = protoPlainToJson(type, type.toObject(message, CONVERSION));
-  // Stored bytes always carry apiVersion and kind (encodeObject writes them from the object), and
-  // metadata is required by ApiObject, so an object that lost it is still well-formed.
-  return { ...json, kind: typeof json['kind'] === 'string' ? json['kind'] : kind, apiVersion: typeof json['apiVersion'] === 'string' ? json['apiVersion'] : '', metadata: isPlain(json['metadata']) ? json['metadata'] : {} } as ApiObject;
+  // encodeObject writes apiVersion and kind from the object, but bytes from elsewhere (or an empty
+  // message, which is valid protobuf) may lack them: fall back to the kind asked for.
+  const decodedKind = typeof json['kind'] === 'string' ? json['kind'] : kind;
+  const fallbackVersion = isKind(decodedKind) ? API_VERSION_OF_KIND[decodedKind] : '';
+  const apiVersion = typeof json['apiVersion'] === 'string' ? json['apiVersion'] : fallbackVersion;
+  const metadata = isPlain(json['metadata']) ? json['metadata'] : {};
+  return { ...json, apiVersion, kind: decodedKind, metadata } as ApiObject;
 }
 
 export function decodeObject(kind: string, bytes: Uint8Array): ApiObject {
