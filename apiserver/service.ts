@@ -23,7 +23,8 @@ import {
   type StoredObjectMsg,
   type WatchRequestMsg,
 } from './api-methods.js';
-import { ApiError, StatusReason } from './registry/errors.js';
+import { ApiError, StatusReason, invalid } from './registry/errors.js';
+import { fromJson } from './resources/from-json.js';
 import { Registry, type KindHandler } from './registry/registry.js';
 import { kindPrefix, utf8 } from './registry/storage.js';
 import { parseFieldSelector, parseLabelSelector, SelectorParseError, UnsupportedFieldError } from './resources/selectors.js';
@@ -375,9 +376,10 @@ export class ApiServer {
         }
         const k = this.served(req.kind);
         const parse = (json: unknown): ApiObject => {
-          // The patched JSON form goes through the kind's codec, which rejects fields the kind lacks.
-          const obj = json as ApiObject;
-          return this.decodeRequestObject(k.kind, k.encode({ ...obj, apiVersion: k.apiVersion, kind: k.kind }));
+          // The patched JSON form is converted strictly: a field the kind lacks, or a wrong type, is Invalid.
+          const r = fromJson({ ...(json as Record<string, unknown>), apiVersion: k.apiVersion, kind: k.kind });
+          if ('violations' in r) throw invalid(k.kind, req.name, r.violations);
+          return r.object;
         };
         return { object: this.stored(req.kind, await this.registry.patch({ kind: req.kind, namespace: req.namespace, name: req.name }, patch, req.status ? 'status' : 'main', parse)) };
       }),

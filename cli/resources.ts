@@ -6,7 +6,8 @@ import { parseArgs } from 'node:util';
 import { stringify as toYaml } from 'yaml';
 import type { ApiClient } from '../client/api-client.js';
 import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
-import { lookupKind } from '../apiserver/resources/kinds.js';
+import { applyDefaults, lookupKind, validateObject } from '../apiserver/resources/kinds.js';
+import type { AnyObject } from '../proto/api/types.js';
 import { formatManifestProblem, parseManifest } from '../apiserver/resources/manifest.js';
 import type { ApiObject } from '../proto/api/object.js';
 import { CONNECT_OPTIONS, connect } from './connect.js';
@@ -83,7 +84,7 @@ export async function applyCommand(argv: readonly string[], out: NodeJS.Writable
   const objects: { source: string; object: ApiObject }[] = [];
   const errors: string[] = [];
   for (const src of await manifestSources(values.filename)) {
-    const parsed = parseManifest(src.text, src.name);
+    const parsed = parseManifest(src.text, src.name, { validate: (o) => validateObject(applyDefaults(inNamespace(o, values.namespace))) });
     if ('problems' in parsed) errors.push(...parsed.problems.map(formatManifestProblem));
     else for (const o of parsed.objects) objects.push({ source: src.name, object: o });
   }
@@ -109,6 +110,13 @@ export async function applyCommand(argv: readonly string[], out: NodeJS.Writable
     await client.close();
   }
   return failures === 0 ? 0 : 1;
+}
+
+/** The object with the namespace apply will use (its own, else -n, else default) when its kind is namespaced. */
+function inNamespace(o: AnyObject, flag: string | undefined): AnyObject {
+  const k = lookupKind(o.kind);
+  if (k === undefined || !k.namespaced || (o.metadata.namespace ?? '') !== '') return o;
+  return { ...o, metadata: { ...o.metadata, namespace: flag ?? 'default' } } as AnyObject;
 }
 
 /** Create, or replace what exists (keeping its status), retrying a lost race once. */

@@ -2,6 +2,7 @@
 // JSON; either may hold a `kind: List` whose items are the objects. All-or-nothing: one bad
 // document fails the whole manifest, so an apply never half-succeeds because of a typo.
 
+import type { FieldViolation } from '../../proto/api/object.js';
 import { parseAllDocuments } from 'yaml';
 import type { AnyObject } from '../../proto/api/types.js';
 import { fromJson } from './from-json.js';
@@ -89,7 +90,7 @@ function parseDocuments(text: string, file: string): { values: unknown[] } | { p
 }
 
 /** Parses a manifest into typed objects (via fromJson), or reports every problem in it. */
-export function parseManifest(text: string, file: string): ManifestResult {
+export function parseManifest(text: string, file: string, options: { validate?: (obj: AnyObject) => readonly FieldViolation[] } = {}): ManifestResult {
   const bytes = Buffer.byteLength(text, 'utf8');
   if (bytes > MAX_MANIFEST_BYTES) return { problems: [{ file, message: `manifest is ${bytes} bytes, more than the ${MAX_MANIFEST_BYTES} allowed` }] };
   const parsed = parseDocuments(text, file);
@@ -102,7 +103,13 @@ export function parseManifest(text: string, file: string): ManifestResult {
       if (objects.length === MAX_MANIFEST_OBJECTS) problems.push({ file, document, message: `more than ${MAX_MANIFEST_OBJECTS} objects` });
       return;
     }
-    const result = fromJson(value);
+    const converted = fromJson(value);
+    // Beyond the shape: the kind's own rules (names, quantities, ...), so a manifest that would be
+    // refused by the server is refused before anything of it is sent.
+    const result = 'object' in converted && options.validate !== undefined ? (() => {
+      const violations = options.validate!(converted.object);
+      return violations.length === 0 ? converted : { violations: [...violations] };
+    })() : converted;
     if ('object' in result) objects.push(result.object);
     else for (const v of result.violations) problems.push({ file, document, field: prefix && v.field ? `${prefix}.${v.field}` : prefix || v.field, message: v.description });
   };

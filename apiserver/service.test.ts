@@ -1,0 +1,132 @@
+// The API server in-process: the real kinds, codec, registry, watch caches and RPC over loopback,
+// on a single-member LocalBackend (the three-master behaviour is in test/api-cluster.test.ts).
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, describe, expect, test } from 'vitest';
+import { ApiClient } from '../client/api-client.js';
+import { Informer } from '../client/informer.js';
+import type { ConfigMap, Pod } from '../proto/api/types.js';
+import { systemClock } from '../raft/driver/raft-node.js';
+import { LocalBackend } from '../store/local-backend.js';
+import { type TempStore, openTempStore } from '../store/mvcc/testing.js';
+import { RpcError, StatusCode } from './rpc/status.js';
+import { servedKinds } from './served-kinds.js';
+import { ApiServer } from './service.js';
+
+const TOKEN = 'service-test-token-0123456789';
+const silent = { info: () => {}, warn: () => {}, error: () => {} };
+
+let temp: TempStore;
+let backend: LocalBackend;
+let server: ApiServer;
+let http: Server;
+let client: ApiClient;
+
+beforeEach(async () => {
+  temp = openTempStore('flotilla-api-');
+  backend = new LocalBackend({ store: temp.store });
+  server = new ApiServer({ backend, kinds: servedKinds(), tokens: new Map([[TOKEN, 'tester']]), masterName: 'local', logger: silent, clock: systemClock });
+  server.start();
+  http = createServer((_req, res) => res.writeHead(404).end());
+  http.on('upgrade', (req, socket, head) => (server.handlesUpgrade(req) ? server.handleUpgrade(req, socket, head) : socket.destroy()));
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', () => r()));
+  client = new ApiClient({ endpoints: [`127.0.0.1:${(http.address() as AddressInfo).port}`], token: TOKEN });
+  for (let i = 0; i < 100; i++) {
+    if (await client.get('Namespace', 'default').then(() => true, () => false)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+});
+
+afterEach(async () => {
+  await client.close();
+  await server.close();
+  await new Promise<void>((r) => http.close(() => r()));
+  backend.close();
+  await temp.dispose();
+});
+
+function pod(name: string): Pod {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name, namespace: 'default', labels: { app: 'web' } },
+    spec: { restartPolicy: 'OnFailure', containers: [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'sleep 1'], resources: { requests: { cpu: '50m', memory: '16Mi' } } }] },
+  };
+}
+
+describe('ApiServer in-process', () => {
+  test('defaults are applied; re-sending the same object is a no-op update', async () => {
+    const created = await client.create(pod('p'));
+    expect(created.spec?.terminationGracePeriodSeconds).toBe(30);
+    expect(created.spec?.schedulerName).toBe('default-scheduler');
+    const again = await client.update({ ...pod('p'), metadata: { ...pod('p').metadata, resourceVersion: created.metadata.resourceVersion } });
+    expect(again.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    expect(again.metadata.generation).toBe(1);
+  });
+
+  test('status subresource, bind, graceful delete, watch events', async () => {
+    const seen: string[] = [];
+    const ac = new AbortController();
+    const done = (async () => {
+      for await (const ev of client.watch<Pod>('Pod', { namespace: 'default', signal: ac.signal })) {
+        seen.push(`${ev.type}:${ev.object.metadata.name}:${ev.object.status?.phase ?? '-'}`);
+        if (ev.type === 'DELETED') return;
+      }
+    })().catch(() => {});
+    await client.create(pod('w'));
+    const bound = await client.bind<Pod>('default', 'w', 'node-1');
+    expect(bound.spec?.nodeName).toBe('node-1');
+    const running = await client.updateStatus<Pod>({ ...bound, status: { ...bound.status, phase: 'Running' } });
+    expect(running.status?.phase).toBe('Running');
+    const marked = await client.delete<Pod>('Pod', 'w', 'default');
+    expect(marked.deleted).toBe(false);
+    expect(marked.object.metadata.deletionTimestamp).toBeDefined();
+    expect((await client.delete('Pod', 'w', 'default', { gracePeriodSeconds: 0 })).deleted).toBe(true);
+    await done;
+    ac.abort();
+    expect(seen).toEqual(['ADDED:w:-', 'MODIFIED:w:-', 'MODIFIED:w:Running', 'MODIFIED:w:Running', 'DELETED:w:Running']);
+  });
+
+  test('bulk calls succeed or fail per item', async () => {
+    const results = await client.bulkCreate('ConfigMap', [
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'default' } },
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'Bad', namespace: 'default' } },
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'default' } },
+    ] as ConfigMap[]);
+    expect(results.map((r) => (r.ok ? 'ok' : (r.error as RpcError).code))).toEqual(['ok', StatusCode.INVALID_ARGUMENT, StatusCode.ALREADY_EXISTS]);
+    await client.bulkCreate('Pod', [pod('b1'), pod('b2')]);
+    const binds = await client.bulkBind([
+      { namespace: 'default', name: 'b1', nodeName: 'n1' },
+      { namespace: 'default', name: 'b2', nodeName: 'n2' },
+      { namespace: 'default', name: 'b1', nodeName: 'n3' },
+    ]);
+    expect(binds.map((r) => r.ok)).toEqual([true, true, false]);
+  });
+
+  test('merge patch rejects fields the kind does not have', async () => {
+    await client.create(pod('mp'));
+    const patched = await client.patch<Pod>('Pod', 'mp', 'default', { metadata: { labels: { extra: 'yes' } } });
+    expect(patched.metadata.labels).toEqual({ app: 'web', extra: 'yes' });
+    const err = await client.patch('Pod', 'mp', 'default', { spec: { favouriteColour: 'red' } }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RpcError);
+    expect((err as RpcError).code).toBe(StatusCode.INVALID_ARGUMENT);
+  });
+
+  test('an informer lists, watches, and relists after Expired', async () => {
+    await client.create(pod('i1'));
+    const informer = new Informer<Pod>(client, 'Pod', { namespace: 'default' });
+    const adds: string[] = [];
+    const deletes: string[] = [];
+    informer.addHandlers({ onAdd: (p) => adds.push(p.metadata.name!), onDelete: (p) => deletes.push(p.metadata.name!) });
+    informer.start();
+    await informer.waitForSync();
+    await client.create(pod('i2'));
+    await client.delete('Pod', 'i1', 'default');
+    for (let i = 0; i < 100 && deletes.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(adds).toEqual(['i1', 'i2']);
+    expect(deletes).toEqual(['i1']);
+    expect(informer.list().map((p) => p.metadata.name)).toEqual(['i2']);
+    await informer.stop();
+  });
+});
