@@ -48,6 +48,16 @@ async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<
   }
 }
 
+/** Waits until a (re)started master answers API calls. */
+async function waitApi(name: string): Promise<void> {
+  const c = cluster.api([name]);
+  try {
+    await eventually(() => c.get('Namespace', 'default'));
+  } finally {
+    await c.close();
+  }
+}
+
 beforeAll(async () => {
   cluster = await TestCluster.start();
   await cluster.waitLeader();
@@ -193,6 +203,7 @@ describe('API on three masters', () => {
       await Promise.all([writer.close(), first.close(), second.close()]);
       if (cluster.member(watchTarget).proc === undefined) cluster.restart(watchTarget);
       await cluster.waitLeader();
+      await waitApi(watchTarget);
     }
   });
 
@@ -213,16 +224,16 @@ describe('API on three masters', () => {
         if (e.code === StatusCode.UNAVAILABLE) throw e; // still starting
         return e;
       });
-      expect(err.code).toBe(StatusCode.OUT_OF_RANGE);
-      expect(err.reason).toBe('Expired');
+      expect(`${err.codeName} ${err.reason ?? ''}: ${err.message}`).toMatch(/^OUT_OF_RANGE Expired: /);
     } finally {
       await restarted.close();
+      await waitApi(target);
     }
   });
 
   test('authentication: a wrong or missing token is UNAUTHENTICATED and nothing else', async () => {
     const wrong = cluster.api(['m1'], 'not-the-token-0123456789');
-    const none = cluster.api(['m1'], undefined);
+    const none = cluster.api(['m1'], '');
     try {
       expect((await rpcError(wrong.get('Namespace', 'default'))).code).toBe(StatusCode.UNAUTHENTICATED);
       expect((await rpcError(none.list('Namespace'))).code).toBe(StatusCode.UNAUTHENTICATED);
@@ -244,8 +255,12 @@ describe('API on three masters', () => {
     const huge = configMap('huge', { blob: 'x'.repeat(5 * 1024 * 1024) });
     const tooBig = await rpcError(api.create(huge));
     expect(tooBig.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
-    const bigButFramed = configMap('big', { blob: 'x'.repeat(2 * 1024 * 1024) });
-    const overStore = await rpcError(api.create(bigButFramed));
+    // A config map over 1 MiB is Invalid, as in Kubernetes; a pod over the store's 1.5 MiB request
+    // limit fits a frame but not the store.
+    const bigMap = await rpcError(api.create(configMap('big', { blob: 'x'.repeat(2 * 1024 * 1024) })));
+    expect(bigMap.code).toBe(StatusCode.INVALID_ARGUMENT);
+    const bigPod = pod('big');
+    const overStore = await rpcError(api.create({ ...bigPod, spec: { containers: [{ name: 'c', image: 'busybox', env: [{ name: 'BLOB', value: 'x'.repeat(1_700_000) }] }] } }));
     expect(overStore.code).toBe(StatusCode.RESOURCE_EXHAUSTED);
 
     // The master still serves.

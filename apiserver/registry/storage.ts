@@ -12,11 +12,24 @@ import { ProposalDroppedError } from '../../raft/core/errors.js';
 import type { Backend } from '../../store/backend.js';
 import { BackendStoppedError, NoLeaderError, NotLeaderError, RequestTimeoutError, TooManyRequestsError } from '../../store/backend.js';
 import type { Compare, RequestOp } from '../../store/mvcc/commands.js';
-import { CompactedError, FutureRevisionError, RequestTooLargeError } from '../../store/mvcc/errors.js';
+import { MAX_REQUEST_BYTES } from '../../store/mvcc/commands.js';
+import { CompactedError, FutureRevisionError, InvalidCommandError, RequestTooLargeError } from '../../store/mvcc/errors.js';
 import type { KeyValue, RangeResponse, TxnResponse } from '../../store/mvcc/responses.js';
 import { ApiError, StatusReason } from './errors.js';
 
 export const REGISTRY_PREFIX = '/registry/';
+
+/** Room a transaction needs beside the object's bytes (keys, compares, framing). */
+export const TXN_OVERHEAD_BYTES = 4 * 1024;
+
+/** The largest stored object: what fits one store request (etcd's 1.5 MiB) with its transaction. */
+export const MAX_OBJECT_BYTES = MAX_REQUEST_BYTES - TXN_OVERHEAD_BYTES;
+
+function checkSize(key: string, raw: Uint8Array): void {
+  if (raw.length > MAX_OBJECT_BYTES) {
+    throw new ApiError(StatusReason.RequestEntityTooLarge, `${key}: the object is ${raw.length} bytes encoded; the store takes at most ${MAX_OBJECT_BYTES}`);
+  }
+}
 
 /** Keys read per store range while listing; bounds one response's memory, not the list's. */
 export const LIST_PAGE_KEYS = 1_000;
@@ -104,6 +117,7 @@ export class ObjectStorage {
    * delete cannot leave an orphan.
    */
   async create(key: string, raw: Uint8Array, requires: readonly string[] = []): Promise<SwapOutcome & { missing?: string }> {
+    checkSize(key, raw);
     const k = utf8(key);
     const compare: Compare[] = [
       { key: k, target: 'createRevision', result: 'equal', createRevision: 0 },
@@ -120,6 +134,7 @@ export class ObjectStorage {
 
   /** Replaces key if its mod revision is still `modRevision`. */
   async compareAndPut(key: string, raw: Uint8Array, modRevision: number): Promise<SwapOutcome> {
+    checkSize(key, raw);
     const k = utf8(key);
     const r = await this.txn([{ key: k, target: 'modRevision', result: 'equal', modRevision }], [{ type: 'put', key: k, value: raw }], [{ type: 'range', key: k }]);
     return r.succeeded ? { ok: true, revision: r.revision } : { ok: false, current: firstKv(r.responses[0]) };
@@ -173,6 +188,7 @@ export function storeError(err: unknown): ApiError {
   }
   if (err instanceof RequestTimeoutError) return new ApiError(StatusReason.Timeout, err.message, [], undefined, { cause: err });
   if (err instanceof TooManyRequestsError) return new ApiError(StatusReason.TooManyRequests, err.message, [], undefined, { cause: err });
+  if (err instanceof InvalidCommandError) return new ApiError(StatusReason.BadRequest, `the store refused the request: ${err.message}`, [], undefined, { cause: err });
   if (err instanceof RequestTooLargeError) return new ApiError(StatusReason.RequestEntityTooLarge, `object too large: ${err.message}`, [], undefined, { cause: err });
   return new ApiError(StatusReason.InternalError, `store error: ${(err as Error).message ?? String(err)}`, [], undefined, { cause: err });
 }

@@ -194,10 +194,10 @@ export class TestCluster {
     return new StoreClient(ms.map((m) => m.etcd), timeoutMs);
   }
 
-  /** An API client over the given members (all by default), with the cluster's API token unless told otherwise. */
-  api(names?: readonly string[], token: string | undefined = this.opts.apiToken ?? TEST_API_TOKEN): ApiClient {
+  /** An API client over the given members (all by default), with the cluster's API token unless told otherwise ('' = none). */
+  api(names?: readonly string[], token: string = this.opts.apiToken ?? TEST_API_TOKEN): ApiClient {
     const ms = names === undefined ? this.members : names.map((n) => this.member(n));
-    return new ApiClient({ endpoints: ms.map((m) => m.listen), ...(token !== undefined ? { token } : {}) });
+    return new ApiClient({ endpoints: ms.map((m) => m.listen), ...(token !== '' ? { token } : {}) });
   }
 
   async stop(): Promise<void> {
