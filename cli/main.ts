@@ -12,7 +12,11 @@ async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream)
     const { storeBenchCommand } = await import('../bench/store.js');
     return storeBenchCommand(rest, out);
   }
-  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store)\n`);
+  if (what === 'watch') {
+    const { watchBenchCommand } = await import('../bench/watch.js');
+    return watchBenchCommand(rest, out);
+  }
+  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, watch)\n`);
   return 2;
 }
 
@@ -33,6 +37,8 @@ commands:
     (the cluster: --server HOST:PORT,... --token T, or FLOTILLA_SERVER/FLOTILLA_TOKEN, or the lab in --dir)
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
                                         write throughput and latency of a three-master cluster
+  bench watch [--watchers N] [--rate R] [--seconds S]
+                                        watch fanout: N node watchers on one master, R pods/s written via another
   help                                  this text
 `;
 

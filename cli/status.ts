@@ -10,10 +10,10 @@ const STATUS_TIMEOUT_MS = 2_000;
 /** Bound on a status answer's size. */
 const MAX_STATUS_BYTES = 64 * 1024;
 
-export function fetchStatus(hostPort: string): Promise<MasterStatusReport> {
+export function fetchStatus(hostPort: string, opts: { gc?: boolean } = {}): Promise<MasterStatusReport> {
   return new Promise((resolve, reject) => {
     const [host, port] = [hostPort.slice(0, hostPort.lastIndexOf(':')), Number(hostPort.slice(hostPort.lastIndexOf(':') + 1))];
-    const req = request({ host, port, path: '/status', method: 'GET', timeout: STATUS_TIMEOUT_MS }, (res) => {
+    const req = request({ host, port, path: opts.gc === true ? '/status?gc=1' : '/status', method: 'GET', timeout: STATUS_TIMEOUT_MS }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {

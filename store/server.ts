@@ -70,6 +70,8 @@ export interface MasterStatusReport {
   readonly learners: readonly string[];
   readonly etcdEndpoint: string;
   readonly raftStats: RaftNodeStats;
+  /** process.memoryUsage() of the master, in bytes. */
+  readonly memory: { readonly rss: number; readonly heapUsed: number };
 }
 
 export interface EtcdFace {
@@ -165,7 +167,11 @@ export class Master {
     });
 
     const http = createServer((req, res) => {
-      if (req.method === 'GET' && req.url === '/status') {
+      if (req.method === 'GET' && (req.url === '/status' || req.url === '/status?gc=1')) {
+        // ?gc=1 collects garbage first when node runs with --expose-gc, so benchmarks can read
+        // the heap that is really held (memory per watcher).
+        const gc = (globalThis as { gc?: () => void }).gc;
+        if (req.url.endsWith('?gc=1') && gc !== undefined) gc();
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify(master.status()));
         return;
@@ -246,6 +252,7 @@ export class Master {
       learners: st.confState.learners.map(nameOf),
       etcdEndpoint: this.config.etcdListen ?? '',
       raftStats: { ...this.member.raft.stats },
+      memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
     };
   }
 

@@ -1,0 +1,171 @@
+// `flotilla bench watch`: W watchers on one master (each watching the pods of its own node, as node
+// agents do) while a writer creates pods through another master at R objects/s. Prints p50/p99
+// delivery latency (from the write being sent to the event arriving at its watcher, so the write's
+// own commit is included) and the watching master's memory per watcher.
+
+import { setMaxListeners } from 'node:events';
+import { parseArgs } from 'node:util';
+import type { ApiClient } from '../client/api-client.js';
+import { fetchStatus } from '../cli/status.js';
+import type { Pod } from '../proto/api/types.js';
+import { TestCluster } from '../test/harness/cluster.js';
+
+/** Bounds on the flags, whatever they say. */
+const MAX_WATCHERS = 20_000;
+const MAX_RATE = 20_000;
+const MAX_SECONDS = 600;
+/** Streams one client connection carries at most (the RPC server allows 1,000). */
+const WATCHERS_PER_CONNECTION = 500;
+/** The writer sends one bulk create per tick. */
+const WRITE_TICK_MS = 10;
+/** How long events may still arrive after the last write. */
+const DRAIN_MS = 3_000;
+
+const SENT_AT = 'bench.flotilla.io/sent-at';
+
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function flag(values: Record<string, string | undefined>, name: string, fallback: number, max: number): number {
+  const raw = values[name];
+  const n = raw === undefined ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} '${raw}' must be a whole number from 1 to ${max}`);
+  return n;
+}
+
+export interface WatchBenchResult {
+  readonly watchers: number;
+  readonly targetRate: number;
+  readonly writesPerSecond: number;
+  readonly written: number;
+  readonly delivered: number;
+  readonly missing: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly maxMs: number;
+  readonly heapBytesPerWatcher: number;
+  readonly rssBytesPerWatcher: number;
+}
+
+export async function watchBenchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: { watchers: { type: 'string' }, rate: { type: 'string' }, seconds: { type: 'string' } },
+    strict: true,
+  });
+  const watchers = flag(values, 'watchers', 5_000, MAX_WATCHERS);
+  const rate = flag(values, 'rate', 1_000, MAX_RATE);
+  const seconds = flag(values, 'seconds', 10, MAX_SECONDS);
+
+  // --expose-gc lets /status?gc=1 report the heap really held, for memory per watcher.
+  process.env['FLOTILLA_MASTER_NODE_ARGS'] = `${process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? ''} --expose-gc`.trim();
+  const cluster = await TestCluster.start({ tickMs: 50 });
+  const clients: ApiClient[] = [];
+  try {
+    const leader = await cluster.waitLeader();
+    const watchMaster = cluster.members.find((m) => m.name !== leader.name)!;
+    const writeMaster = cluster.members.find((m) => m.name !== watchMaster.name)!;
+    const writer = cluster.api([writeMaster.name]);
+    clients.push(writer);
+    for (let i = 0; ; i++) {
+      try {
+        await writer.get('Namespace', 'default');
+        break;
+      } catch (err) {
+        if (i > 100) throw err;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    out.write(`bench watch: ${watchers} watchers on ${watchMaster.name}, writer on ${writeMaster.name} at ${rate} pods/s for ${seconds} s\n`);
+
+    const before = await fetchStatus(watchMaster.listen, { gc: true });
+    const latencies: number[] = [];
+    const ac = new AbortController();
+    // Every watcher listens on this one signal.
+    setMaxListeners(watchers + 10, ac.signal);
+    let delivered = 0;
+    let streamErrors = 0;
+    const connections = Math.ceil(watchers / WATCHERS_PER_CONNECTION);
+    for (let c = 0; c < connections; c++) clients.push(cluster.api([watchMaster.name]));
+    const watching = Array.from({ length: watchers }, async (_, i) => {
+      const client = clients[1 + (i % connections)]!;
+      try {
+        for await (const ev of client.watch<Pod>('Pod', { namespace: 'default', fieldSelector: `spec.nodeName=node-${i}`, signal: ac.signal })) {
+          if (ev.type !== 'ADDED') continue;
+          const sent = Number(ev.object.metadata.annotations?.[SENT_AT]);
+          latencies.push(now() - sent);
+          delivered++;
+        }
+      } catch {
+        if (!ac.signal.aborted) streamErrors++;
+      }
+    });
+    // Let every watch reach the master before measuring what the watchers hold.
+    await new Promise((r) => setTimeout(r, Math.min(10_000, 1_000 + watchers / 2)));
+    const withWatchers = await fetchStatus(watchMaster.listen, { gc: true });
+
+    let written = 0;
+    let writeErrors = 0;
+    const perTick = Math.max(1, Math.round((rate * WRITE_TICK_MS) / 1000));
+    const start = performance.now();
+    const end = start + seconds * 1000;
+    const inflight: Promise<void>[] = [];
+    for (let tick = 0; performance.now() < end; tick++) {
+      const due = start + tick * WRITE_TICK_MS;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      const batch: Pod[] = [];
+      for (let j = 0; j < perTick; j++, written++) {
+        batch.push({
+          apiVersion: 'v1',
+          kind: 'Pod',
+          metadata: { name: `w-${written}`, namespace: 'default', annotations: { [SENT_AT]: String(now()) } },
+          spec: { nodeName: `node-${written % watchers}`, containers: [{ name: 'c', image: 'busybox' }] },
+        });
+      }
+      inflight.push(
+        writer.bulkCreate('Pod', batch).then(
+          (r) => {
+            writeErrors += r.filter((x) => !x.ok).length;
+          },
+          () => {
+            writeErrors += batch.length;
+          },
+        ),
+      );
+      if (inflight.length > 200) await inflight.shift();
+    }
+    await Promise.all(inflight);
+    const elapsed = (performance.now() - start) / 1000;
+    const drainUntil = performance.now() + DRAIN_MS;
+    while (delivered < written - writeErrors && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
+    ac.abort();
+    await Promise.all(watching);
+
+    latencies.sort((a, b) => a - b);
+    const result: WatchBenchResult = {
+      watchers,
+      targetRate: rate,
+      writesPerSecond: Math.round((written - writeErrors) / elapsed),
+      written: written - writeErrors,
+      delivered,
+      missing: written - writeErrors - delivered,
+      p50Ms: Number(percentile(latencies, 50).toFixed(2)),
+      p99Ms: Number(percentile(latencies, 99).toFixed(2)),
+      maxMs: Number((latencies[latencies.length - 1] ?? NaN).toFixed(2)),
+      heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
+      rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
+    };
+    out.write(`${JSON.stringify({ bench: 'watch', ...result, writeErrors, streamErrors })}\n`);
+    return result.missing === 0 && streamErrors === 0 ? 0 : 1;
+  } finally {
+    await Promise.all(clients.map((c) => c.close()));
+    await cluster.stop();
+  }
+}
