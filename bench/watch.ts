@@ -49,6 +49,12 @@ export interface WatchBenchResult {
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
+  /** Delivery after the writer got its answer: the watch path without the write's commit. */
+  readonly afterAckP50Ms: number;
+  readonly afterAckP99Ms: number;
+  /** The bulk writes' own latency. */
+  readonly writeP50Ms: number;
+  readonly writeP99Ms: number;
   readonly heapBytesPerWatcher: number;
   readonly rssBytesPerWatcher: number;
 }
@@ -91,6 +97,9 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     setMaxListeners(watchers + 10, ac.signal);
     let delivered = 0;
     let streamErrors = 0;
+    const deliveredAt = new Map<string, number>();
+    const ackedAt = new Map<string, number>();
+    const writeLatencies: number[] = [];
     const connections = Math.ceil(watchers / WATCHERS_PER_CONNECTION);
     for (let c = 0; c < connections; c++) clients.push(cluster.api([watchMaster.name]));
     const watching = Array.from({ length: watchers }, async (_, i) => {
@@ -98,8 +107,10 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       try {
         for await (const ev of client.watch<Pod>('Pod', { namespace: 'default', fieldSelector: `spec.nodeName=node-${i}`, signal: ac.signal })) {
           if (ev.type !== 'ADDED') continue;
+          const t = now();
           const sent = Number(ev.object.metadata.annotations?.[SENT_AT]);
-          latencies.push(now() - sent);
+          latencies.push(t - sent);
+          deliveredAt.set(ev.object.metadata.name ?? '', t);
           delivered++;
         }
       } catch {
@@ -129,9 +140,13 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
           spec: { nodeName: `node-${written % watchers}`, containers: [{ name: 'c', image: 'busybox' }] },
         });
       }
+      const sentAt = now();
       inflight.push(
         writer.bulkCreate('Pod', batch).then(
           (r) => {
+            const t = now();
+            writeLatencies.push(t - sentAt);
+            for (const p of batch) ackedAt.set(p.metadata.name ?? '', t);
             writeErrors += r.filter((x) => !x.ok).length;
           },
           () => {
@@ -149,6 +164,9 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     await Promise.all(watching);
 
     latencies.sort((a, b) => a - b);
+    writeLatencies.sort((a, b) => a - b);
+    // After the writer's acknowledgement: the watch path alone (an event that beat the ack counts 0).
+    const afterAck = [...deliveredAt].map(([name, t]) => Math.max(0, t - (ackedAt.get(name) ?? t))).sort((a, b) => a - b);
     const result: WatchBenchResult = {
       watchers,
       targetRate: rate,
@@ -159,6 +177,10 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       p50Ms: Number(percentile(latencies, 50).toFixed(2)),
       p99Ms: Number(percentile(latencies, 99).toFixed(2)),
       maxMs: Number((latencies[latencies.length - 1] ?? NaN).toFixed(2)),
+      afterAckP50Ms: Number(percentile(afterAck, 50).toFixed(2)),
+      afterAckP99Ms: Number(percentile(afterAck, 99).toFixed(2)),
+      writeP50Ms: Number(percentile(writeLatencies, 50).toFixed(2)),
+      writeP99Ms: Number(percentile(writeLatencies, 99).toFixed(2)),
       heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
