@@ -23,6 +23,7 @@ import {
   type StoredObjectMsg,
   type WatchRequestMsg,
 } from './api-methods.js';
+import { COMPACTION_INTERVAL_MS, Compactor } from './compactor.js';
 import { ApiError, StatusReason, invalid } from './registry/errors.js';
 import { fromJson } from './resources/from-json.js';
 import { Registry, type KindHandler } from './registry/registry.js';
@@ -60,6 +61,8 @@ export interface ApiServerOptions {
   readonly now?: () => number;
   readonly uid?: () => string;
   readonly randomInt?: (n: number) => number;
+  /** How often the store's history is compacted (one master wins each round); 0 = never. */
+  readonly compactionIntervalMs?: number;
 }
 
 const REASON_CODES: Record<StatusReason, StatusCode> = {
@@ -139,6 +142,7 @@ export class ApiServer {
   private readonly kinds = new Map<string, ServedKind>();
   private readonly caches = new Map<string, WatchCache<ApiObject>>();
   private readonly logger: Logger;
+  private readonly compactor: Compactor | undefined;
   private closed = false;
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -179,6 +183,8 @@ export class ApiServer {
         }),
       );
     }
+    const interval = opts.compactionIntervalMs ?? COMPACTION_INTERVAL_MS;
+    this.compactor = interval > 0 ? new Compactor(opts.backend, opts.clock, opts.logger, interval) : undefined;
     this.register();
   }
 
@@ -186,6 +192,7 @@ export class ApiServer {
   start(): void {
     for (const cache of this.caches.values()) void cache.start();
     void this.ensureNamespaces();
+    this.compactor?.start();
   }
 
   private async ensureNamespaces(): Promise<void> {
@@ -210,6 +217,7 @@ export class ApiServer {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.compactor?.stop();
     await this.rpc.close();
     for (const cache of this.caches.values()) cache.stop();
   }
