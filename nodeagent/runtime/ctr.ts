@@ -87,6 +87,8 @@ export class CtrRuntime implements ContainerRuntime {
   private readonly waiters = new Map<string, ((exit: ContainerExit) => void)[]>();
   /** Exits being finalized (OOM read, task deleted), so each is finalized once. */
   private readonly finalizing = new Map<string, Promise<ContainerExit>>();
+  /** Containers this client started and has not seen exit: wait() needs no ctr call for them. */
+  private readonly startedHere = new Set<string>();
   private readonly presentImages = new Set<string>();
   private readonly imageLoads = new Map<string, Promise<void>>();
   private events: ChildProcess | undefined;
@@ -271,6 +273,9 @@ export class CtrRuntime implements ContainerRuntime {
       list.push(resolve);
       this.waiters.set(id, list);
     });
+    // Started by this client after the events subscription: its exit event cannot be missed
+    // (and the poll covers a dead stream).
+    if (this.startedHere.has(id)) return { exit: pending };
     const [states, containers] = await Promise.all([this.taskStates(), this.run(['container', 'ls', '-q'])]);
     if (!containers.stdout.split('\n').includes(id)) {
       this.waiters.delete(id);
@@ -336,6 +341,7 @@ export class CtrRuntime implements ContainerRuntime {
       await this.remove(spec.id).catch(() => undefined);
       throw new ContainerStartError(spec.id, r.stderr.trim() || `ctr exited ${r.code ?? 'by a signal'}`);
     }
+    this.startedHere.add(spec.id);
   }
 
   async stop(id: string, graceMs: number): Promise<ContainerExit | undefined> {
@@ -367,6 +373,7 @@ export class CtrRuntime implements ContainerRuntime {
     if (r.code !== 0 && !/not found/i.test(r.stderr)) throw new RuntimeCommandError(['ctr', 'container', 'delete', id], r.code, r.stderr);
     const exit = this.exits.get(id);
     this.exits.delete(id);
+    this.startedHere.delete(id);
     // Waiters of a container removed before it was seen to exit learn it was killed.
     for (const w of this.waiters.get(id) ?? []) w(exit ?? { id, exitCode: 137, oomKilled: false, finishedAt: Date.now() });
     this.waiters.delete(id);
