@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
+import { startLabAgents, type LabAgents } from './up-agent.js';
 
 /** How long the lab may take to elect a leader before `up` gives up. */
 const LEADER_WAIT_MS = 30_000;
@@ -59,8 +60,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     children.push(child);
   }
   let stopping = false;
+  let agents: LabAgents | undefined;
   const stopAll = async (): Promise<void> => {
     stopping = true;
+    // Agents first: they leave their containers running (the next `up` adopts them).
+    await agents?.stop();
     await Promise.all(
       children.map(
         (c) =>
@@ -92,6 +96,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     return 1;
   }
   out.write(`Flotilla lab ${resumed ? 'resumed from disk' : 'started'} in ${lab.dir}; leader ${leader}\n\n`);
+  try {
+    agents = await startLabAgents(lab, bin, token, out);
+  } catch (err) {
+    out.write(`no node agent: ${(err as Error).message}\n`);
+  }
   out.write('NAME  PEERS+STATUS         ETCD (v3 gRPC)       LOG\n');
   for (const m of lab.members) out.write(`${m.name.padEnd(6)}${m.listen.padEnd(21)}${m.etcd.padEnd(21)}${m.logFile}\n`);
   out.write(`\ntry:  ETCDCTL_API=3 etcdctl --endpoints ${lab.members.map((m) => m.etcd).join(',')} put hello world\n`);
