@@ -76,6 +76,12 @@ export function containerIdFor(podUid: string, containerName: string, attempt: n
   return `fl-${h}-${attempt}`;
 }
 
+/** resourceVersions are decimal store revisions; an unparsable one sorts first. */
+function revisionOf(pod: Pod): bigint {
+  const rv = pod.metadata.resourceVersion ?? '';
+  return /^\d+$/.test(rv) ? BigInt(rv) : -1n;
+}
+
 export function podKey(pod: Pod): string {
   return `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
 }
@@ -144,6 +150,8 @@ export class PodWorker {
   /** A newer version of the pod from the watch. */
   update(pod: Pod): void {
     if (pod.metadata.uid !== this.pod.metadata.uid) return;
+    // The watch may deliver a version older than the one our own status write returned.
+    if (revisionOf(pod) < revisionOf(this.pod)) return;
     this.pod = pod;
     this.kick();
   }

@@ -78,6 +78,9 @@ interface CtrResult {
 }
 
 const EXIT_CODE_IN_DELETE = /exit with non-zero exit code (\d+)/;
+/** Where an exit read back by deleting a task is kept, for the next agent to find. */
+export const EXIT_CODE_LABEL = 'io.flotilla.container.exit-code';
+export const OOM_KILLED_LABEL = 'io.flotilla.container.oom-killed';
 
 export class CtrRuntime implements ContainerRuntime {
   private readonly ctr: string;
@@ -226,16 +229,27 @@ export class CtrRuntime implements ContainerRuntime {
     let p = this.finalizing.get(id);
     if (p === undefined) {
       p = (async () => {
-        const oom = this.oomKills(id);
-        const r = await this.run(['task', 'delete', id]);
-        const again = this.exits.get(id);
-        if (again !== undefined) return again;
-        let exitCode = 0;
-        const m = EXIT_CODE_IN_DELETE.exec(r.stderr);
-        if (m !== null) exitCode = Number(m[1]);
-        // No task at all: the exit is lost (containerd restarted, or deleted by hand).
-        else if (r.code !== 0) exitCode = 255;
-        const exit: ContainerExit = { id, exitCode, oomKilled: exitCode !== 0 && oom > 0, finishedAt: Date.now() };
+        // A task deleted earlier left its exit in the container's labels.
+        const info = await this.run(['container', 'info', id]);
+        const labels = info.code === 0 ? ((JSON.parse(info.stdout) as { Labels?: Record<string, string> | null }).Labels ?? {}) : {};
+        const recorded = labels[EXIT_CODE_LABEL];
+        let exitCode: number;
+        let oomKilled: boolean;
+        if (recorded !== undefined) {
+          exitCode = Number(recorded);
+          oomKilled = labels[OOM_KILLED_LABEL] === 'true';
+        } else {
+          const oom = this.oomKills(id);
+          const r = await this.run(['task', 'delete', id]);
+          const again = this.exits.get(id);
+          if (again !== undefined) return again;
+          const m = EXIT_CODE_IN_DELETE.exec(r.stderr);
+          // No task at all and no label: the exit is lost (containerd's state was wiped).
+          exitCode = m !== null ? Number(m[1]) : r.code === 0 ? 0 : 255;
+          oomKilled = exitCode !== 0 && oom > 0;
+          if (info.code === 0) await this.run(['container', 'label', id, `${EXIT_CODE_LABEL}=${exitCode}`, `${OOM_KILLED_LABEL}=${oomKilled}`]);
+        }
+        const exit: ContainerExit = { id, exitCode, oomKilled, finishedAt: Date.now() };
         this.exits.set(id, exit);
         for (const w of this.waiters.get(id) ?? []) w(exit);
         this.waiters.delete(id);
