@@ -2,7 +2,7 @@
 // here, so `npx vitest run nodeagent` works on any machine with containerd installed. Each test
 // file uses its own containerd namespace, so files can share one daemon.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chooseSnapshotter, startContainerd, type ContainerdDaemon } from './containerd-daemon.js';
@@ -35,7 +35,6 @@ export async function containerdFixture(): Promise<ContainerdFixture> {
   }
   snapshotter ??= chooseSnapshotter(dir);
   const imageDir = join(dir, 'images');
-  const { mkdirSync } = await import('node:fs');
   mkdirSync(imageDir, { recursive: true });
   writeFileSync(join(imageDir, imageArchiveFileName(BUSYBOX_IMAGE_NAME)), buildBusyboxImageArchive());
   const runtimes: CtrRuntime[] = [];
