@@ -5,6 +5,8 @@ import { masterCommand } from './master.js';
 import { statusCommand } from './status.js';
 import { upCommand } from './up.js';
 import { applyCommand, deleteCommand, describeCommand, getCommand } from './resources.js';
+import { agentCommand } from './agent.js';
+import { logsCommand } from './logs.js';
 
 async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const [what, ...rest] = argv;
@@ -12,11 +14,15 @@ async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream)
     const { storeBenchCommand } = await import('../bench/store.js');
     return storeBenchCommand(rest, out);
   }
+  if (what === 'podstart') {
+    const { podstartBenchCommand } = await import('../bench/podstart.js');
+    return podstartBenchCommand(rest, out);
+  }
   if (what === 'watch') {
     const { watchBenchCommand } = await import('../bench/watch.js');
     return watchBenchCommand(rest, out);
   }
-  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, watch)\n`);
+  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, watch, podstart)\n`);
   return 2;
 }
 
@@ -34,11 +40,17 @@ commands:
   describe KIND NAME [-n NS]            one object in detail, with its events
   delete KIND NAME... [-n NS] [--grace-period S] | delete -f FILE
                                         delete objects
+  logs POD [-n NS] [-c CONTAINER] [-f] [-p]
+                                        a container's output, from its node's agent
     (the cluster: --server HOST:PORT,... --token T, or FLOTILLA_SERVER/FLOTILLA_TOKEN, or the lab in --dir)
+  agent --name NODE --masters HOST:PORT,... [--token T] [--containerd-address SOCK] [--simulated]
+                                        run a node agent: pods bound to NODE as containers through containerd
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
                                         write throughput and latency of a three-master cluster
   bench watch [--watchers N] [--rate R] [--seconds S]
                                         watch fanout: N node watchers on one master, R pods/s written via another
+  bench podstart [--pods N] [--in-process]
+                                        pod start latency through a real containerd: create to Running
   help                                  this text
 `;
 
@@ -64,6 +76,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await describeCommand(rest, process.stdout);
       case 'delete':
         return await deleteCommand(rest, process.stdout);
+      case 'logs':
+        return await logsCommand(rest, process.stdout);
+      case 'agent':
+        return await agentCommand(rest, process.stdout);
       case undefined:
       case 'help':
       case '--help':

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
 import { API_TOKEN_FILE } from './connect.js';
+import { startLabAgents, type LabAgents } from './up-agent.js';
 
 /** How long the lab may take to elect a leader before `up` gives up. */
 const LEADER_WAIT_MS = 30_000;
@@ -44,6 +45,7 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   // The API's bearer token: what `flotilla get/apply` and agents present (cli/connect.ts reads it).
   const apiTokenFile = join(lab.dir, API_TOKEN_FILE);
   if (!existsSync(apiTokenFile)) writeFileSync(apiTokenFile, `${randomBytes(24).toString('hex')} admin\n`, { mode: 0o600 });
+  const apiToken = readFileSync(apiTokenFile, 'utf8').trim().split(/\s+/)[0] ?? '';
   writeFileSync(join(lab.dir, 'lab.json'), JSON.stringify(lab, null, 2));
   const resumed = lab.members.some((m) => existsSync(join(m.dataDir, 'data.mdb')));
 
@@ -63,8 +65,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     children.push(child);
   }
   let stopping = false;
+  let agents: LabAgents | undefined;
   const stopAll = async (): Promise<void> => {
     stopping = true;
+    // Agents first: they leave their containers running (the next `up` adopts them).
+    await agents?.stop();
     await Promise.all(
       children.map(
         (c) =>
@@ -96,6 +101,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     return 1;
   }
   out.write(`Flotilla lab ${resumed ? 'resumed from disk' : 'started'} in ${lab.dir}; leader ${leader}\n\n`);
+  try {
+    agents = await startLabAgents(lab, bin, apiToken, out);
+  } catch (err) {
+    out.write(`no node agent: ${(err as Error).message}\n`);
+  }
   out.write('NAME  API+PEERS+STATUS     ETCD (v3 gRPC)       LOG\n');
   for (const m of lab.members) out.write(`${m.name.padEnd(6)}${m.listen.padEnd(21)}${m.etcd.padEnd(21)}${m.logFile}\n`);
   out.write(`\ntry:  ETCDCTL_API=3 etcdctl --endpoints ${lab.members.map((m) => m.etcd).join(',')} put hello world\n`);
