@@ -21,6 +21,7 @@ import {
   type ItemErrorMsg,
   type ListRequestMsg,
   type StoredObjectMsg,
+  type WatchEventMsg,
   type WatchRequestMsg,
 } from './api-methods.js';
 import { COMPACTION_INTERVAL_MS, Compactor } from './compactor.js';
@@ -29,7 +30,7 @@ import { fromJson } from './resources/from-json.js';
 import { Registry, type KindHandler } from './registry/registry.js';
 import { kindPrefix, utf8 } from './registry/storage.js';
 import { parseFieldSelector, parseLabelSelector, SelectorParseError, UnsupportedFieldError } from './resources/selectors.js';
-import { RpcServer, isRpcUpgrade, type CallContext, type ServerStreamSink } from './rpc/server.js';
+import { RpcServer, isRpcUpgrade, type CallContext, type TypedServerStreamSink } from './rpc/server.js';
 import { RpcError, StatusCode } from './rpc/status.js';
 import { CacheNotReadyError, CacheReinitializedError, CacheStoppedError, ResourceExpiredError, TooLargeResourceVersionError, WatcherTooSlowError } from './watch/errors.js';
 import type { CacheFilter } from './watch/events.js';
@@ -317,7 +318,7 @@ export class ApiServer {
     return { results };
   }
 
-  private async watch(req: WatchRequestMsg, ctx: CallContext, sink: { send(m: { type: string; object: StoredObjectMsg }): boolean; drained(): Promise<boolean> }): Promise<void> {
+  private async watch(req: WatchRequestMsg, ctx: CallContext, sink: TypedServerStreamSink<WatchEventMsg>): Promise<void> {
     const k = this.served(req.kind);
     const { predicate, index } = this.filterOf(k, req);
     const fromRevision = rvParam(req.resourceVersion, 'resourceVersion');
@@ -335,7 +336,7 @@ export class ApiServer {
         const next = await watcher.next();
         if (next.done === true || ctx.signal.aborted) return;
         for (const ev of next.value) {
-          const msg =
+          const msg: { type: string; object: StoredObjectMsg } =
             ev.type === 'BOOKMARK'
               ? { type: ev.type, object: { raw: empty, resourceVersion: String(ev.revision) } }
               : { type: ev.type, object: { raw: ev.raw.value, resourceVersion: ev.object.metadata.resourceVersion ?? String(ev.revision) } };
@@ -420,7 +421,7 @@ export class ApiServer {
     rpc.unaryTyped(ApiMethods.whoAmI, this.guard(async (_req, ctx) => ({ user: ctx.principal.name, master: this.opts.masterName })));
     rpc.serverStreamTyped(ApiMethods.watch, async (req, ctx, sink) => {
       try {
-        await this.watch(req, ctx, sink as unknown as ServerStreamSink & { send(m: { type: string; object: StoredObjectMsg }): boolean });
+        await this.watch(req, ctx, sink);
       } catch (err) {
         throw statusOf(err);
       }
