@@ -14,10 +14,26 @@ function spec(argv: readonly string[], extra: Partial<ContainerSpec> = {}): Cont
   return { id: `ctr-test-${process.pid}-${++seq}`, image: BUSYBOX_IMAGE_NAME, argv, env: [], labels: {}, ...extra };
 }
 
-async function output(id: string): Promise<string> {
+async function readOutput(id: string): Promise<string> {
   let s = '';
   for await (const chunk of rt.logs(id)) s += Buffer.from(chunk).toString('utf8');
   return s;
+}
+
+/** How long the shim may take to copy a dead container's last output into its log. */
+const LOG_FLUSH_MS = 3_000;
+
+/**
+ * The output once it holds `expected` (or what there is after LOG_FLUSH_MS): the shim copies
+ * stdout and stderr through separate pipes, so their last lines can land after the exit event.
+ */
+async function output(id: string, expected: readonly string[] = []): Promise<string> {
+  const deadline = Date.now() + LOG_FLUSH_MS;
+  for (;;) {
+    const s = await readOutput(id);
+    if (expected.every((e) => s.includes(e)) || Date.now() > deadline) return s;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 beforeAll(async () => {
@@ -47,7 +63,7 @@ describe('CtrRuntime against a real containerd', () => {
     const exit = await rt.wait(s.id);
     expect(exit.exitCode).toBe(3);
     expect(exit.oomKilled).toBe(false);
-    const out = await output(s.id);
+    const out = await output(s.id, ['hello world', 'oops']);
     expect(out).toContain('hello world');
     expect(out).toContain('oops');
     const listed = (await rt.list()).find((c) => c.id === s.id);
@@ -75,7 +91,7 @@ describe('CtrRuntime against a real containerd', () => {
     const exit = await rt.stop(s.id, 10_000);
     expect(Date.now() - t0).toBeLessThan(3_000);
     expect(exit?.exitCode).toBe(0);
-    expect(await output(s.id)).toContain('bye');
+    expect(await output(s.id, ['bye'])).toContain('bye');
     await rt.remove(s.id);
   });
 
