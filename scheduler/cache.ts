@@ -214,12 +214,18 @@ export class SchedulerCache {
     const state = this.podStates.get(key);
     const info = newPodInfo(pod);
     if (state !== undefined) {
-      // Assumed (here, or on another node by a scheduler that lost the race) or already known.
-      this.takeOffNode(key, state.nodeName);
+      // Assumed (here, or on another node by a scheduler that won the race) or already known.
+      if (state.nodeName !== nodeName) this.takeOffNode(key, state.nodeName);
       if (state.assumed) this.assumedCount--;
+      state.info = info;
+      state.nodeName = nodeName;
+      state.assumed = false;
+      state.bindingFinished = true;
+      state.deadline = undefined;
+    } else {
+      this.podStates.set(key, { info, nodeName, assumed: false, bindingFinished: true, deadline: undefined });
     }
     this.placeOnNode(info, nodeName);
-    this.podStates.set(key, { info, nodeName, assumed: false, bindingFinished: true, deadline: undefined });
   }
 
   updatePod(pod: Pod): void {

@@ -74,6 +74,9 @@ export class SchedulingQueue {
   private readonly inFlight = new Map<string, QueuedPodInfo>();
   private readonly waiters: (() => void)[] = [];
   private readonly timers: ReturnType<typeof setInterval>[] = [];
+  /** Wakes the queue when the earliest backoff ends, so a waiting loop does not sleep through it. */
+  private backoffWake: { at: number; timer: ReturnType<typeof setTimeout> } | undefined;
+  private useTimers = false;
   private seq = 0;
   /** Incremented at each pop. */
   schedulingCycle = 0;
@@ -110,6 +113,7 @@ export class SchedulingQueue {
   /** Starts the periodic flushes (with real timers). */
   start(): void {
     if (this.timers.length > 0) return;
+    this.useTimers = true;
     this.timers.push(setInterval(() => this.flushBackoffCompleted(), BACKOFF_FLUSH_INTERVAL_MS));
     this.timers.push(setInterval(() => this.flushUnschedulableLeftover(), UNSCHEDULABLE_FLUSH_INTERVAL_MS));
     for (const t of this.timers) t.unref?.();
@@ -117,7 +121,10 @@ export class SchedulingQueue {
 
   close(): void {
     this.closed = true;
+    this.useTimers = false;
     for (const t of this.timers.splice(0)) clearInterval(t);
+    if (this.backoffWake !== undefined) clearTimeout(this.backoffWake.timer);
+    this.backoffWake = undefined;
     for (const w of this.waiters.splice(0)) w();
   }
 
@@ -127,6 +134,25 @@ export class SchedulingQueue {
     let d = this.initialBackoffMs;
     for (let i = 1; i < attempts && d < this.maxBackoffMs; i++) d *= 2;
     return Math.min(d, this.maxBackoffMs);
+  }
+
+  private pushBackoff(p: QueuedPodInfo): void {
+    this.backoffQ.push(p);
+    if (!this.useTimers) return;
+    const at = this.backoffQ.peek()?.backoffExpiry ?? p.backoffExpiry;
+    if (this.backoffWake !== undefined && this.backoffWake.at <= at) return;
+    if (this.backoffWake !== undefined) clearTimeout(this.backoffWake.timer);
+    const timer = setTimeout(() => {
+      this.backoffWake = undefined;
+      this.flushBackoffCompleted();
+      const next = this.backoffQ.peek();
+      if (next !== undefined) {
+        this.backoffQ.delete(next.key);
+        this.pushBackoff(next);
+      }
+    }, Math.max(0, at - this.now()));
+    timer.unref?.();
+    this.backoffWake = { at, timer };
   }
 
   private pushActive(p: QueuedPodInfo): void {
@@ -222,7 +248,7 @@ export class SchedulingQueue {
     p.seq = this.seq++;
     if (rejectedBy === undefined || this.moveRequestCycle >= podCycle) {
       p.unschedulablePlugins = new Set(rejectedBy ?? []);
-      this.backoffQ.push(p);
+      this.pushBackoff(p);
       return;
     }
     p.unschedulablePlugins = new Set(rejectedBy);
@@ -231,7 +257,7 @@ export class SchedulingQueue {
 
   private requeueMoved(p: QueuedPodInfo): void {
     if (p.backoffExpiry > this.now()) {
-      this.backoffQ.push(p);
+      this.pushBackoff(p);
     } else {
       p.timestamp = this.now();
       this.pushActive(p);

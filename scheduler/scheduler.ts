@@ -22,7 +22,7 @@ import { ClusterEvent, type BindRequest } from './framework/interfaces.js';
 import { nodeAllocatable, podKey, type NodeInfo } from './framework/node-info.js';
 import { DEFAULT_SCHEDULER_NAME } from './framework/profile.js';
 import type { Framework } from './framework/runtime.js';
-import { Code, isRejection, type Status } from './framework/status.js';
+import { Code, SUCCESS, isRejection, type Status } from './framework/status.js';
 import { FailureReporter } from './failure-reporter.js';
 import { Diagnosis, fitErrorMessage } from './fit-error.js';
 import { SchedulingQueue, type QueuedPodInfo, type QueueOptions } from './queue.js';
@@ -71,6 +71,8 @@ export interface SchedulerStats {
   bindFailures: number;
   unschedulable: number;
   errors: number;
+  /** Nodes run through the filters, over all cycles. */
+  nodesFiltered: number;
 }
 
 interface PendingBind extends BindRequest {
@@ -104,7 +106,7 @@ export class Scheduler {
   readonly queue: SchedulingQueue;
   readonly snapshot = new Snapshot();
   readonly reporter: FailureReporter;
-  readonly stats: SchedulerStats = { attempts: 0, scheduled: 0, bound: 0, bindFailures: 0, unschedulable: 0, errors: 0 };
+  readonly stats: SchedulerStats = { attempts: 0, scheduled: 0, bound: 0, bindFailures: 0, unschedulable: 0, errors: 0, nodesFiltered: 0 };
   /** create (first seen by the queue) → bind success, in ms. */
   readonly bindLatenciesMs: number[] = [];
   private readonly binder: BindBatcher<PendingBind>;
@@ -292,14 +294,15 @@ export class Scheduler {
     let count = 0;
     let processed = 0;
     const start = this.nextStartNodeIndex % numNodes;
+    const filters = this.framework.activeFilters(state);
     for (let i = 0; i < numNodes && count < wanted; i++) {
       let index = start + i;
       if (index >= numNodes) index -= numNodes;
       const node = nodes[index];
       if (node === undefined) continue;
       processed++;
-      const s = this.framework.runFilter(state, pod, node);
-      if (s.code === Code.Success) {
+      const s = this.framework.runFilter(state, pod, node, filters);
+      if (s === SUCCESS || s.code === Code.Success) {
         feasible[count++] = node;
       } else if (s.code === Code.Error) {
         diagnosis.reasons.clear();
@@ -310,6 +313,7 @@ export class Scheduler {
       }
     }
     this.nextStartNodeIndex = (start + processed) % numNodes;
+    this.stats.nodesFiltered += processed;
     return count;
   }
 

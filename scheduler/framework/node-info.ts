@@ -127,9 +127,10 @@ export class NodeInfo {
     this.allocatable = nodeAllocatable(node);
   }
 
+  /** Adds the pod, or replaces the one with its key (overwriting the entry: see removePod). */
   addPod(info: PodInfo): void {
     const old = this.pods.get(info.key);
-    if (old !== undefined) this.removePod(old.key);
+    if (old !== undefined) this.subtract(old);
     this.pods.set(info.key, info);
     const r = info.resources;
     this.requestedCpuMillis += r.cpuMillis;
@@ -139,18 +140,26 @@ export class NodeInfo {
     if (info.requiredAntiAffinity.length > 0) this.podsWithRequiredAntiAffinity++;
   }
 
-  /** False when the pod was not on this node. */
+  /**
+   * False when the pod was not on this node. (V8's Map keeps deleted entries in their hash chain
+   * until it rehashes, so deleting and re-adding one key over and over gets slower each time:
+   * callers replace with addPod instead.)
+   */
   removePod(key: string): boolean {
     const info = this.pods.get(key);
     if (info === undefined) return false;
     this.pods.delete(key);
+    this.subtract(info);
+    return true;
+  }
+
+  private subtract(info: PodInfo): void {
     const r = info.resources;
     this.requestedCpuMillis -= r.cpuMillis;
     this.requestedMemoryBytes -= r.memoryBytes;
     this.nonZeroRequestedCpuMillis -= r.nonZeroCpuMillis;
     this.nonZeroRequestedMemoryBytes -= r.nonZeroMemoryBytes;
     if (info.requiredAntiAffinity.length > 0) this.podsWithRequiredAntiAffinity--;
-    return true;
   }
 
   /** Makes this a copy of `other` (the snapshot's refresh); pods are copied, PodInfos shared (immutable). */

@@ -98,15 +98,18 @@ export class Framework {
     return SUCCESS;
   }
 
-  /** Success, or the first plugin's rejection (with the plugin's name on it). */
-  runFilter(state: CycleState, pod: Pod, node: NodeInfo): Status {
-    const plugins = this.filterPlugins;
+  /** The filter plugins this cycle runs: those whose PreFilter did not Skip. Compute once per cycle. */
+  activeFilters(state: CycleState): readonly FilterPlugin[] {
     const skip = state.skipFilter;
+    return skip.size === 0 ? this.filterPlugins : this.filterPlugins.filter((p) => !skip.has(p.name));
+  }
+
+  /** Success, or the first plugin's rejection (with the plugin's name on it). */
+  runFilter(state: CycleState, pod: Pod, node: NodeInfo, plugins: readonly FilterPlugin[] = this.activeFilters(state)): Status {
     for (let i = 0; i < plugins.length; i++) {
-      const p = plugins[i];
-      if (p === undefined || (skip.size > 0 && skip.has(p.name))) continue;
+      const p = plugins[i] as FilterPlugin;
       const s = p.filter(state, pod, node);
-      if (s.code !== Code.Success) return s.plugin === p.name ? s : withPlugin(s, p.name);
+      if (s !== SUCCESS && s.code !== Code.Success) return s.plugin === p.name ? s : withPlugin(s, p.name);
     }
     return SUCCESS;
   }
@@ -142,12 +145,17 @@ export class Framework {
     const scores = this.scratch;
     for (const { plugin, weight } of this.scorePlugins) {
       if (state.skipScore.size > 0 && state.skipScore.has(plugin.name)) continue;
-      for (let i = 0; i < count; i++) {
-        const node = nodes[i];
-        if (node === undefined) continue;
-        const s = plugin.score(state, pod, node);
-        if (typeof s !== 'number') return withPlugin(s, plugin.name);
-        scores[i] = s;
+      if (plugin.scoreNodes !== undefined) {
+        const s = plugin.scoreNodes(state, pod, nodes, count, scores);
+        if (s.code !== Code.Success) return withPlugin(s, plugin.name);
+      } else {
+        for (let i = 0; i < count; i++) {
+          const node = nodes[i];
+          if (node === undefined) continue;
+          const s = plugin.score(state, pod, node);
+          if (typeof s !== 'number') return withPlugin(s, plugin.name);
+          scores[i] = s;
+        }
       }
       if (plugin.normalizeScore !== undefined) {
         const s = plugin.normalizeScore(state, pod, scores, count);

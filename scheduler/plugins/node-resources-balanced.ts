@@ -4,17 +4,17 @@
 import type { PreScorePlugin, ScorePlugin } from '../framework/interfaces.js';
 import type { CycleState } from '../framework/cycle-state.js';
 import type { NodeInfo } from '../framework/node-info.js';
-import { PodResourcesError, podResources } from '../framework/pod-resources.js';
+import { PodResourcesError, podResources, type PodResources } from '../framework/pod-resources.js';
 import { SKIP, SUCCESS, unresolvable, type Status } from '../framework/status.js';
 import type { Pod } from '../../proto/api/types.js';
-import { balancedAllocationScore } from './resource-scoring.js';
+import { balancedCpuMemoryScore } from './resource-scoring.js';
 
 export const NODE_RESOURCES_BALANCED_ALLOCATION = 'NodeResourcesBalancedAllocation';
 
 export class NodeResourcesBalancedAllocation implements PreScorePlugin, ScorePlugin {
   readonly name = NODE_RESOURCES_BALANCED_ALLOCATION;
-  private readonly requested = [0, 0];
-  private readonly allocatable = [0, 0];
+  private lastPod: Pod | undefined;
+  private lastRequest: PodResources | undefined;
 
   static create(): NodeResourcesBalancedAllocation {
     return new NodeResourcesBalancedAllocation();
@@ -31,12 +31,19 @@ export class NodeResourcesBalancedAllocation implements PreScorePlugin, ScorePlu
     }
   }
 
-  score(_state: CycleState, pod: Pod, node: NodeInfo): number {
+  scoreNodes(_state: CycleState, pod: Pod, nodes: readonly NodeInfo[], count: number, out: Float64Array): Status {
     const r = podResources(pod);
-    this.requested[0] = node.requestedCpuMillis + r.cpuMillis;
-    this.requested[1] = node.requestedMemoryBytes + r.memoryBytes;
-    this.allocatable[0] = node.allocatable.cpuMillis;
-    this.allocatable[1] = node.allocatable.memoryBytes;
-    return balancedAllocationScore(this.requested, this.allocatable);
+    for (let i = 0; i < count; i++) {
+      const node = nodes[i] as NodeInfo;
+      out[i] = balancedCpuMemoryScore(node.requestedCpuMillis + r.cpuMillis, node.allocatable.cpuMillis, node.requestedMemoryBytes + r.memoryBytes, node.allocatable.memoryBytes);
+    }
+    return SUCCESS;
+  }
+
+  score(_state: CycleState, pod: Pod, node: NodeInfo): number {
+    const r = this.lastPod === pod && this.lastRequest !== undefined ? this.lastRequest : podResources(pod);
+    this.lastPod = pod;
+    this.lastRequest = r;
+    return balancedCpuMemoryScore(node.requestedCpuMillis + r.cpuMillis, node.allocatable.cpuMillis, node.requestedMemoryBytes + r.memoryBytes, node.allocatable.memoryBytes);
   }
 }

@@ -72,10 +72,17 @@ export class NodeResourcesFit implements PreFilterPlugin, FilterPlugin, ScorePlu
   readonly name = NODE_RESOURCES_FIT;
   private readonly resourceScore: (requested: number, allocatable: number) => number;
   private readonly weightSum: number;
+  private readonly cpuWeight: number;
+  private readonly memoryWeight: number;
+  /** The last cycle's request, so the per-node calls skip the state lookup. */
+  private lastState: CycleState | undefined;
+  private lastRequest: PodResources | undefined;
 
   constructor(readonly args: NodeResourcesFitArgs = { scoringStrategy: ScoringStrategy.LeastAllocated, resources: DEFAULT_SCORED_RESOURCES }) {
     this.resourceScore = args.scoringStrategy === ScoringStrategy.MostAllocated ? mostAllocatedScore : leastAllocatedScore;
     this.weightSum = args.resources.reduce((sum, r) => sum + r.weight, 0);
+    this.cpuWeight = args.resources.filter((r) => r.name === 'cpu').reduce((sum, r) => sum + r.weight, 0);
+    this.memoryWeight = args.resources.filter((r) => r.name === 'memory').reduce((sum, r) => sum + r.weight, 0);
   }
 
   static create(context: PluginContext): NodeResourcesFit {
@@ -86,9 +93,20 @@ export class NodeResourcesFit implements PreFilterPlugin, FilterPlugin, ScorePlu
     return [ClusterEvent.NodeAdded, ClusterEvent.NodeAllocatableIncreased, ClusterEvent.AssignedPodDeleted];
   }
 
+  private request(state: CycleState, pod: Pod): PodResources {
+    if (state === this.lastState && this.lastRequest !== undefined) return this.lastRequest;
+    const request = cycleRequest(state, pod);
+    this.lastState = state;
+    this.lastRequest = request;
+    return request;
+  }
+
   preFilter(state: CycleState, pod: Pod): Status {
     try {
-      state.write(requestKey, podResources(pod));
+      const request = podResources(pod);
+      state.write(requestKey, request);
+      this.lastState = state;
+      this.lastRequest = request;
       return SUCCESS;
     } catch (err) {
       if (err instanceof PodResourcesError) return unresolvable(err.message);
@@ -97,21 +115,35 @@ export class NodeResourcesFit implements PreFilterPlugin, FilterPlugin, ScorePlu
   }
 
   filter(state: CycleState, pod: Pod, node: NodeInfo): Status {
-    const mask = missingResources(cycleRequest(state, pod), node);
+    const mask = missingResources(this.request(state, pod), node);
     return mask === 0 ? SUCCESS : (REJECTIONS[mask] ?? SUCCESS);
+  }
+
+  scoreNodes(state: CycleState, pod: Pod, nodes: readonly NodeInfo[], count: number, out: Float64Array): Status {
+    const request = this.request(state, pod);
+    const cpuWeight = this.cpuWeight;
+    const memoryWeight = this.memoryWeight;
+    const weightSum = this.weightSum;
+    const most = this.args.scoringStrategy === ScoringStrategy.MostAllocated;
+    for (let i = 0; i < count; i++) {
+      const node = nodes[i] as NodeInfo;
+      const cpu = node.nonZeroRequestedCpuMillis + request.nonZeroCpuMillis;
+      const memory = node.nonZeroRequestedMemoryBytes + request.nonZeroMemoryBytes;
+      const a = node.allocatable;
+      const total = most
+        ? cpuWeight * mostAllocatedScore(cpu, a.cpuMillis) + memoryWeight * mostAllocatedScore(memory, a.memoryBytes)
+        : cpuWeight * leastAllocatedScore(cpu, a.cpuMillis) + memoryWeight * leastAllocatedScore(memory, a.memoryBytes);
+      out[i] = weightSum === 0 ? 0 : Math.floor(total / weightSum);
+    }
+    return SUCCESS;
   }
 
   /** Kubernetes scores with the "non-zero" requests, so pods without requests still spread. */
   score(state: CycleState, pod: Pod, node: NodeInfo): number {
-    const request = cycleRequest(state, pod);
+    const request = this.request(state, pod);
     let total = 0;
-    for (const r of this.args.resources) {
-      const s =
-        r.name === 'cpu'
-          ? this.resourceScore(node.nonZeroRequestedCpuMillis + request.nonZeroCpuMillis, node.allocatable.cpuMillis)
-          : this.resourceScore(node.nonZeroRequestedMemoryBytes + request.nonZeroMemoryBytes, node.allocatable.memoryBytes);
-      total += s * r.weight;
-    }
+    if (this.cpuWeight > 0) total += this.cpuWeight * this.resourceScore(node.nonZeroRequestedCpuMillis + request.nonZeroCpuMillis, node.allocatable.cpuMillis);
+    if (this.memoryWeight > 0) total += this.memoryWeight * this.resourceScore(node.nonZeroRequestedMemoryBytes + request.nonZeroMemoryBytes, node.allocatable.memoryBytes);
     return this.weightSum === 0 ? 0 : Math.floor(total / this.weightSum);
   }
 }

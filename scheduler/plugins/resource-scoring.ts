@@ -60,6 +60,16 @@ export function balancedAllocationScore(requested: readonly number[], allocatabl
   return Math.trunc((1 - std) * MAX_NODE_SCORE);
 }
 
+/** balancedAllocationScore for exactly cpu and memory, without allocating (the hot path). */
+export function balancedCpuMemoryScore(requestedCpu: number, allocatableCpu: number, requestedMemory: number, allocatableMemory: number): number {
+  if (allocatableCpu === 0 || allocatableMemory === 0) {
+    return balancedAllocationScore([requestedCpu, requestedMemory], [allocatableCpu, allocatableMemory]);
+  }
+  const cpu = Math.min(requestedCpu / allocatableCpu, 1);
+  const memory = Math.min(requestedMemory / allocatableMemory, 1);
+  return Math.trunc((1 - Math.abs((cpu - memory) / 2)) * MAX_NODE_SCORE);
+}
+
 /** Kubernetes' DefaultNormalizeScore: scale to 0..100 by the maximum; `reverse` flips it. */
 export function defaultNormalizeScore(scores: Float64Array, count: number, reverse: boolean): void {
   let max = 0;

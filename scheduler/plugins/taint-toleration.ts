@@ -73,17 +73,30 @@ export class TaintToleration implements FilterPlugin, PreScorePlugin, ScorePlugi
     return SUCCESS;
   }
 
-  score(state: CycleState, _pod: Pod, node: NodeInfo): number {
+  scoreNodes(state: CycleState, _pod: Pod, nodes: readonly NodeInfo[], count: number, out: Float64Array): Status {
     const tolerations = state.read(preferKey) ?? [];
-    let count = 0;
-    for (const taint of node.taints) {
-      if (taint.effect === 'PreferNoSchedule' && !tolerations.some((t) => toleratesTaint(t, taint))) count++;
+    for (let i = 0; i < count; i++) {
+      const node = nodes[i] as NodeInfo;
+      out[i] = node.taints.length === 0 ? 0 : intolerablePreferNoSchedule(node, tolerations);
     }
-    return count;
+    return SUCCESS;
+  }
+
+  score(state: CycleState, _pod: Pod, node: NodeInfo): number {
+    return intolerablePreferNoSchedule(node, state.read(preferKey) ?? []);
   }
 
   normalizeScore(_state: CycleState, _pod: Pod, scores: Float64Array, count: number): Status {
     defaultNormalizeScore(scores, count, true);
     return SUCCESS;
   }
+}
+
+/** The node's PreferNoSchedule taints that none of `tolerations` covers. */
+function intolerablePreferNoSchedule(node: NodeInfo, tolerations: readonly Toleration[]): number {
+  let count = 0;
+  for (const taint of node.taints) {
+    if (taint.effect === 'PreferNoSchedule' && !tolerations.some((t) => toleratesTaint(t, taint))) count++;
+  }
+  return count;
 }
