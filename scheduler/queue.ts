@@ -56,6 +56,12 @@ export interface QueueLengths {
   readonly inFlight: number;
 }
 
+/** Whether the parts of a pod scheduling looks at (spec, labels) differ. */
+export function schedulingInputsChanged(a: Pod, b: Pod): boolean {
+  if (a.spec === b.spec && a.metadata.labels === b.metadata.labels) return false;
+  return JSON.stringify(a.spec ?? {}) !== JSON.stringify(b.spec ?? {}) || JSON.stringify(a.metadata.labels ?? {}) !== JSON.stringify(b.metadata.labels ?? {});
+}
+
 export class SchedulingQueue {
   private readonly activeQ = new KeyedHeap<QueuedPodInfo>(
     (p) => p.key,
@@ -196,9 +202,14 @@ export class SchedulingQueue {
     }
     const parked = this.unschedulable.get(key);
     if (parked !== undefined) {
+      const old = parked.pod;
       parked.pod = pod;
-      this.unschedulable.delete(key);
-      this.requeueMoved(parked);
+      // Our own status write (the Unschedulable condition) must not wake it: only a change to
+      // what scheduling reads can (Kubernetes' isPodUpdated ignores status and metadata churn).
+      if (schedulingInputsChanged(old, pod)) {
+        this.unschedulable.delete(key);
+        this.requeueMoved(parked);
+      }
       return;
     }
     this.add(pod);

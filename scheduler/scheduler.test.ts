@@ -48,16 +48,15 @@ function checkNoOvercommit(api: FakeSchedulerApi): void {
 describe('numFeasibleNodesToFind (Kubernetes adaptive percentage)', () => {
   it.each([
     [50, 0, 50],
-    [100, 0, 49],
+    [100, 0, 100],
     [1_000, 0, 420],
     [5_000, 0, 500],
     [10_000, 0, 500],
     [5_000, 30, 1_500],
     [5_000, 1, 100],
     [5_000, 100, 5_000],
-  ])('%i nodes at %i%% → %i', (nodes, pct, expected) => {
-    const got = numFeasibleNodesToFind(nodes, pct);
-    expect(got).toBe(nodes === 100 ? 100 : expected);
+  ])('%i nodes at %i percent → %i', (nodes, pct, expected) => {
+    expect(numFeasibleNodesToFind(nodes, pct)).toBe(expected);
   });
 });
 
