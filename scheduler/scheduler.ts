@@ -73,6 +73,8 @@ export interface SchedulerStats {
   errors: number;
   /** Nodes run through the filters, over all cycles. */
   nodesFiltered: number;
+  /** bulkBind batches handed to the bind plugins. */
+  bindBatches: number;
 }
 
 interface PendingBind extends BindRequest {
@@ -106,7 +108,7 @@ export class Scheduler {
   readonly queue: SchedulingQueue;
   readonly snapshot = new Snapshot();
   readonly reporter: FailureReporter;
-  readonly stats: SchedulerStats = { attempts: 0, scheduled: 0, bound: 0, bindFailures: 0, unschedulable: 0, errors: 0, nodesFiltered: 0 };
+  readonly stats: SchedulerStats = { attempts: 0, scheduled: 0, bound: 0, bindFailures: 0, unschedulable: 0, errors: 0, nodesFiltered: 0, bindBatches: 0 };
   /** create (first seen by the queue) → bind success, in ms. */
   readonly bindLatenciesMs: number[] = [];
   private readonly binder: BindBatcher<PendingBind>;
@@ -352,6 +354,7 @@ export class Scheduler {
   // ---- binding ----
 
   private async bindBatch(batch: PendingBind[]): Promise<void> {
+    this.stats.bindBatches++;
     const statuses = await this.framework.runBind(batch);
     for (let i = 0; i < batch.length; i++) {
       const req = batch[i];
