@@ -129,3 +129,20 @@ describe('SchedulingQueue', () => {
     expect(popNamed(queue)).toBe('p');
   });
 });
+
+describe('PriorityFifo', () => {
+  it('pops highest priority first, FIFO within one, skipping deleted and replaced entries', async () => {
+    const { PriorityFifo } = await import('./fifo.js');
+    const q = new PriorityFifo<{ key: string; priority: number }>((x) => x.key, (x) => x.priority);
+    for (let i = 0; i < 3_000; i++) q.push({ key: `k${i}`, priority: i % 3 === 0 ? 10 : 0 });
+    q.delete('k0');
+    q.push({ key: 'k3', priority: 0 }); // moves from priority 10 to 0, at the back
+    const order: string[] = [];
+    for (let x = q.pop(); x !== undefined; x = q.pop()) order.push(x.key);
+    expect(order).toHaveLength(2_999);
+    expect(order.slice(0, 3)).toEqual(['k6', 'k9', 'k12']);
+    expect(order[998]).toBe('k1');
+    expect(order.at(-1)).toBe('k3');
+    expect(q.size).toBe(0);
+  });
+});

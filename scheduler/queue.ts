@@ -13,6 +13,7 @@
 import type { Pod } from '../proto/api/types.js';
 import { ALL_CLUSTER_EVENTS, type ClusterEvent } from './framework/interfaces.js';
 import { podKey } from './framework/node-info.js';
+import { PriorityFifo } from './fifo.js';
 import { KeyedHeap } from './heap.js';
 
 export const INITIAL_BACKOFF_MS = 1_000;
@@ -63,14 +64,10 @@ export function schedulingInputsChanged(a: Pod, b: Pod): boolean {
 }
 
 export class SchedulingQueue {
-  private readonly activeQ = new KeyedHeap<QueuedPodInfo>(
+  /** Highest priority first, then FIFO (every pod enters with timestamp = now, so FIFO is by time). */
+  private readonly activeQ = new PriorityFifo<QueuedPodInfo>(
     (p) => p.key,
-    (a, b) => {
-      const pa = a.pod.spec?.priority ?? 0;
-      const pb = b.pod.spec?.priority ?? 0;
-      if (pa !== pb) return pa > pb;
-      return a.timestamp !== b.timestamp ? a.timestamp < b.timestamp : a.seq < b.seq;
-    },
+    (p) => p.pod.spec?.priority ?? 0,
   );
   private readonly backoffQ = new KeyedHeap<QueuedPodInfo>(
     (p) => p.key,
@@ -192,7 +189,9 @@ export class SchedulingQueue {
     }
     const active = this.activeQ.get(key);
     if (active !== undefined) {
+      const reprioritized = (active.pod.spec?.priority ?? 0) !== (pod.spec?.priority ?? 0);
       active.pod = pod;
+      if (reprioritized) this.activeQ.push(active);
       return;
     }
     const backoff = this.backoffQ.get(key);

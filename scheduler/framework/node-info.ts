@@ -93,6 +93,12 @@ export class NodeInfo {
   taints: readonly Taint[];
   unschedulable: boolean;
   allocatable: Allocatable;
+  // allocatable and the pod count again, as plain fields: the filter loop reads them for hundreds of
+  // nodes per cycle, and one object per node stays in fewer cache lines than three.
+  allocatableCpuMillis: number;
+  allocatableMemoryBytes: number;
+  allocatablePods: number;
+  podCount = 0;
   requestedCpuMillis = 0;
   requestedMemoryBytes = 0;
   nonZeroRequestedCpuMillis = 0;
@@ -111,10 +117,9 @@ export class NodeInfo {
     this.taints = node.spec?.taints ?? NO_TAINTS;
     this.unschedulable = node.spec?.unschedulable === true;
     this.allocatable = nodeAllocatable(node);
-  }
-
-  get podCount(): number {
-    return this.pods.size;
+    this.allocatableCpuMillis = this.allocatable.cpuMillis;
+    this.allocatableMemoryBytes = this.allocatable.memoryBytes;
+    this.allocatablePods = this.allocatable.pods;
   }
 
   setNode(node: Node): void {
@@ -125,6 +130,9 @@ export class NodeInfo {
     this.taints = node.spec?.taints ?? NO_TAINTS;
     this.unschedulable = node.spec?.unschedulable === true;
     this.allocatable = nodeAllocatable(node);
+    this.allocatableCpuMillis = this.allocatable.cpuMillis;
+    this.allocatableMemoryBytes = this.allocatable.memoryBytes;
+    this.allocatablePods = this.allocatable.pods;
   }
 
   /** Adds the pod, or replaces the one with its key (overwriting the entry: see removePod). */
@@ -132,6 +140,7 @@ export class NodeInfo {
     const old = this.pods.get(info.key);
     if (old !== undefined) this.subtract(old);
     this.pods.set(info.key, info);
+    this.podCount = this.pods.size;
     const r = info.resources;
     this.requestedCpuMillis += r.cpuMillis;
     this.requestedMemoryBytes += r.memoryBytes;
@@ -149,6 +158,7 @@ export class NodeInfo {
     const info = this.pods.get(key);
     if (info === undefined) return false;
     this.pods.delete(key);
+    this.podCount = this.pods.size;
     this.subtract(info);
     return true;
   }
@@ -171,6 +181,10 @@ export class NodeInfo {
     this.taints = other.taints;
     this.unschedulable = other.unschedulable;
     this.allocatable = other.allocatable;
+    this.allocatableCpuMillis = other.allocatableCpuMillis;
+    this.allocatableMemoryBytes = other.allocatableMemoryBytes;
+    this.allocatablePods = other.allocatablePods;
+    this.podCount = other.podCount;
     this.requestedCpuMillis = other.requestedCpuMillis;
     this.requestedMemoryBytes = other.requestedMemoryBytes;
     this.nonZeroRequestedCpuMillis = other.nonZeroRequestedCpuMillis;

@@ -35,7 +35,7 @@ export class NodeResourcesBalancedAllocation implements PreScorePlugin, ScorePlu
     const r = podResources(pod);
     for (let i = 0; i < count; i++) {
       const node = nodes[i] as NodeInfo;
-      out[i] = balancedCpuMemoryScore(node.requestedCpuMillis + r.cpuMillis, node.allocatable.cpuMillis, node.requestedMemoryBytes + r.memoryBytes, node.allocatable.memoryBytes);
+      out[i] = balancedCpuMemoryScore(node.requestedCpuMillis + r.cpuMillis, node.allocatableCpuMillis, node.requestedMemoryBytes + r.memoryBytes, node.allocatableMemoryBytes);
     }
     return SUCCESS;
   }

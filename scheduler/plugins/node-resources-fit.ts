@@ -39,9 +39,9 @@ export function cycleRequest(state: CycleState, pod: Pod): PodResources {
 /** The Filter's pure core: which resources are missing, as a bit mask (0: fits). */
 export function missingResources(request: PodResources, node: NodeInfo): number {
   let mask = 0;
-  if (node.podCount + 1 > node.allocatable.pods) mask |= TOO_MANY_PODS;
-  if (request.cpuMillis > 0 && request.cpuMillis > node.allocatable.cpuMillis - node.requestedCpuMillis) mask |= CPU;
-  if (request.memoryBytes > 0 && request.memoryBytes > node.allocatable.memoryBytes - node.requestedMemoryBytes) mask |= MEMORY;
+  if (node.podCount + 1 > node.allocatablePods) mask |= TOO_MANY_PODS;
+  if (request.cpuMillis > 0 && request.cpuMillis > node.allocatableCpuMillis - node.requestedCpuMillis) mask |= CPU;
+  if (request.memoryBytes > 0 && request.memoryBytes > node.allocatableMemoryBytes - node.requestedMemoryBytes) mask |= MEMORY;
   return mask;
 }
 
@@ -129,10 +129,9 @@ export class NodeResourcesFit implements PreFilterPlugin, FilterPlugin, ScorePlu
       const node = nodes[i] as NodeInfo;
       const cpu = node.nonZeroRequestedCpuMillis + request.nonZeroCpuMillis;
       const memory = node.nonZeroRequestedMemoryBytes + request.nonZeroMemoryBytes;
-      const a = node.allocatable;
       const total = most
-        ? cpuWeight * mostAllocatedScore(cpu, a.cpuMillis) + memoryWeight * mostAllocatedScore(memory, a.memoryBytes)
-        : cpuWeight * leastAllocatedScore(cpu, a.cpuMillis) + memoryWeight * leastAllocatedScore(memory, a.memoryBytes);
+        ? cpuWeight * mostAllocatedScore(cpu, node.allocatableCpuMillis) + memoryWeight * mostAllocatedScore(memory, node.allocatableMemoryBytes)
+        : cpuWeight * leastAllocatedScore(cpu, node.allocatableCpuMillis) + memoryWeight * leastAllocatedScore(memory, node.allocatableMemoryBytes);
       out[i] = weightSum === 0 ? 0 : Math.floor(total / weightSum);
     }
     return SUCCESS;
