@@ -11,7 +11,11 @@ async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream)
     const { storeBenchCommand } = await import('../bench/store.js');
     return storeBenchCommand(rest, out);
   }
-  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store)\n`);
+  if (what === 'schedule') {
+    const { scheduleBenchCommand } = await import('../bench/schedule.js');
+    return scheduleBenchCommand(rest, out);
+  }
+  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, schedule)\n`);
   return 2;
 }
 
@@ -25,6 +29,8 @@ commands:
                                         run one master
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
                                         write throughput and latency of a three-master cluster
+  bench schedule [--nodes N] [--pods P] [--endpoints ...] [--in-process-scheduler]
+                                        scheduling throughput end to end (draft: needs the API server wired)
   help                                  this text
 `;
 
