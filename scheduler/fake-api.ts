@@ -216,7 +216,9 @@ export class FakeSchedulerApi implements SchedulerApi {
   async setPodScheduledCondition(pod: Pod, condition: PodCondition): Promise<void> {
     const key = keyOf(pod);
     const current = this.pods.get(key);
-    if (current === undefined) return;
+    // Conditional on the resourceVersion the scheduler saw, as the adapter's patch is: a pod that
+    // changed since (bound, say) keeps its state.
+    if (current === undefined || (pod.metadata.resourceVersion !== undefined && current.metadata.resourceVersion !== pod.metadata.resourceVersion)) return;
     this.statusWrites++;
     const conditions = (current.status?.conditions ?? []).filter((c) => c.type !== 'PodScheduled');
     conditions.push(condition);
