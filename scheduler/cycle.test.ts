@@ -78,7 +78,7 @@ describe('FailureReporter bounds', () => {
     // The same pod failing again with the same message writes nothing new.
     for (let i = 0; i < 100; i++) reporter.report(makePod(`p${i}`), '0/3 nodes are available: 3 Insufficient cpu.');
     const before = writes;
-    for (let i = 0; i < 4; i++) await reporter.flush();
+    for (let i = 0; i < 5; i++) await reporter.flush();
     expect(writes - before).toBe(800);
     expect(reporter.pendingCount).toBe(0);
     expect(reporter.eventWrites).toBe(500);
