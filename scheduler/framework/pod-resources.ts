@@ -72,11 +72,19 @@ function containerAmounts(c: Container, podName: string, field: string): Amounts
   };
 }
 
-const memo = new WeakMap<Pod, PodResources>();
+// Keyed by the containers array when there are no init containers: the assumed copy of a pod and
+// the bound pod the watch brings back often share it, so one computation serves all three.
+const memo = new WeakMap<object, PodResources>();
+
+function memoKey(pod: Pod): object {
+  const spec = pod.spec;
+  return spec !== undefined && spec.initContainers === undefined && spec.containers !== undefined ? spec.containers : pod;
+}
 
 /** The pod's requests; throws PodResourcesError naming the field when a quantity is malformed. */
 export function podResources(pod: Pod): PodResources {
-  const known = memo.get(pod);
+  const key = memoKey(pod);
+  const known = memo.get(key);
   if (known !== undefined) return known;
   const name = `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
   const sum: Amounts = { cpu: 0, memory: 0, nonZeroCpu: 0, nonZeroMemory: 0 };
@@ -106,7 +114,7 @@ export function podResources(pod: Pod): PodResources {
     nonZeroCpuMillis: sum.nonZeroCpu,
     nonZeroMemoryBytes: sum.nonZeroMemory,
   });
-  memo.set(pod, resources);
+  memo.set(key, resources);
   return resources;
 }
 
