@@ -6,7 +6,7 @@ export class KeyedHeap<T> {
 
   constructor(
     private readonly keyOf: (item: T) => string,
-    /** Negative when a comes first. */
+    /** True when a comes out before b. */
     private readonly less: (a: T, b: T) => boolean,
   ) {}
 

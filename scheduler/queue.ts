@@ -11,7 +11,7 @@
 // never comes, move pods parked longer than MAX_UNSCHEDULABLE_MS.
 
 import type { Pod } from '../proto/api/types.js';
-import { ALL_CLUSTER_EVENTS, type ClusterEvent } from './framework/interfaces.js';
+import type { ClusterEvent } from './framework/interfaces.js';
 import { podKey } from './framework/node-info.js';
 import { PriorityFifo } from './fifo.js';
 import { KeyedHeap } from './heap.js';
@@ -320,4 +320,3 @@ export class SchedulingQueue {
   }
 }
 
-export { ALL_CLUSTER_EVENTS };

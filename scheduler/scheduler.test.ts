@@ -155,6 +155,8 @@ describe('Scheduler end to end on the fake API', () => {
     api.createPod(makePod('pinned', { cpu: '1', spec: { nodeName: 'n0' } }));
     api.createPod(makePod('mine'));
     await until(() => scheduler.stats.bound === 1);
+    await scheduler.whenIdle();
+    expect(scheduler.queue.lengths).toEqual({ active: 0, backoff: 0, unschedulable: 0, inFlight: 0 });
     expect(api.pods.get('default/other')?.spec?.nodeName).toBeUndefined();
     expect(scheduler.cache.nodeInfo('n0')?.requestedCpuMillis).toBe(1000);
     await scheduler.stop();

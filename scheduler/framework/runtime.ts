@@ -32,7 +32,7 @@ import {
 import type { NodeInfo } from './node-info.js';
 import { resolvePlugins, type ResolveOptions } from './registry.js';
 import { DEFAULT_PROFILE, readProfileFile, type ProfileConfig } from './profile.js';
-import { Code, SUCCESS, errorStatus, isRejection, withPlugin, type Status } from './status.js';
+import { Code, SUCCESS, errorStatus, withPlugin, type Status } from './status.js';
 
 interface WeightedScorePlugin {
   readonly plugin: ScorePlugin;
@@ -222,4 +222,3 @@ export class Framework {
   }
 }
 
-export { isRejection };
