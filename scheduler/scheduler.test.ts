@@ -162,3 +162,25 @@ describe('Scheduler end to end on the fake API', () => {
     await scheduler.stop();
   });
 });
+
+describe('Scheduler and bound pods', () => {
+  it('accounts a bound pod once, ignores its status churn, and frees its resources when it finishes or goes', async () => {
+    const api = new FakeSchedulerApi();
+    api.addNode(makeNode('n0', { cpu: '2' }));
+    const framework = await Framework.load(undefined, { binder: api });
+    const scheduler = new Scheduler({ api, framework });
+    await scheduler.start();
+    const running = api.createPod(makePod('running', { cpu: '1', spec: { nodeName: 'n0' } }));
+    await until(() => scheduler.cache.nodeInfo('n0')?.requestedCpuMillis === 1000);
+    const generation = scheduler.cache.nodeInfo('n0')?.generation;
+    api.updatePod({ ...running, status: { phase: 'Running' } });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(scheduler.cache.nodeInfo('n0')?.generation).toBe(generation);
+    // Finished: no longer holds resources, and a pending pod that needed them now fits.
+    api.createPod(makePod('waiting', { cpu: '2' }));
+    await until(() => scheduler.stats.unschedulable >= 1);
+    api.updatePod({ ...running, status: { phase: 'Succeeded' } });
+    await until(() => api.pods.get('default/waiting')?.spec?.nodeName === 'n0', 5_000);
+    await scheduler.stop();
+  });
+});

@@ -20,6 +20,7 @@ import { SchedulerCache } from './cache.js';
 import { CycleState } from './framework/cycle-state.js';
 import { ClusterEvent, type BindRequest } from './framework/interfaces.js';
 import { nodeAllocatable, podKey, type NodeInfo } from './framework/node-info.js';
+import { podResourcesOrZero } from './framework/pod-resources.js';
 import { DEFAULT_SCHEDULER_NAME } from './framework/profile.js';
 import type { Framework } from './framework/runtime.js';
 import { Code, SUCCESS, isRejection, type Status } from './framework/status.js';
@@ -413,6 +414,8 @@ export class Scheduler {
             this.queue.moveAllToActiveOrBackoff(ClusterEvent.AssignedPodDeleted);
             return;
           }
+          // A bound pod's status churn (Running, Ready, ...) changes nothing the cache holds.
+          if (isAssigned(oldPod) && this.cache.nodeOf(key) === pod.spec?.nodeName && sameSchedulingFootprint(oldPod, pod)) return;
           this.cache.addPod(pod);
           if (!isAssigned(oldPod)) {
             this.queue.delete(pod);
@@ -451,6 +454,14 @@ export class Scheduler {
       },
     };
   }
+}
+
+/** Same node, labels and requests: an update the cache need not see (pod specs are immutable otherwise). */
+function sameSchedulingFootprint(a: Pod, b: Pod): boolean {
+  if (a.spec?.nodeName !== b.spec?.nodeName || !labelsEqual(a.metadata.labels, b.metadata.labels)) return false;
+  const ra = podResourcesOrZero(a);
+  const rb = podResourcesOrZero(b);
+  return ra.cpuMillis === rb.cpuMillis && ra.memoryBytes === rb.memoryBytes && ra.nonZeroCpuMillis === rb.nonZeroCpuMillis && ra.nonZeroMemoryBytes === rb.nonZeroMemoryBytes;
 }
 
 /** The changes in a node update that could make a pending pod fit. */
