@@ -333,8 +333,10 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
     }
     process.stderr.write('\n');
     const cpuAfter = pids().map(procCpuSeconds).reduce((a, b) => a + b, 0);
-    const lastBind = Math.max(...timeline.boundAt.values());
-    const lastRunning = Math.max(...timeline.runningAt.values());
+    let lastBind = started;
+    for (const at of timeline.boundAt.values()) if (at > lastBind) lastBind = at;
+    let lastRunning = started;
+    for (const at of timeline.runningAt.values()) if (at > lastRunning) lastRunning = at;
     const latencies = [...timeline.boundAt].map(([name, at]) => at - (timeline.createdAt.get(name) ?? at)).sort((a, b) => a - b);
     const problems = await verify(client, podCount);
     const result: ScheduleBenchResult = {

@@ -70,6 +70,19 @@ describe('LeaderElector', () => {
     expect(events).toEqual(['a+', 'a-', 'b+', 'b-']);
   });
 
+  it('holdsLease fences a leader whose last renewal is older than the renew deadline by its clock', async () => {
+    const api = new FakeSchedulerApi();
+    let offset = 0;
+    const e = new LeaderElector({ leases: api.leases, namespace: 'kube-system', name: 'x', identity: 'a', callbacks: noCallbacks, leaseDurationMs: 3_000, renewDeadlineMs: 2_000, retryPeriodMs: 1_000, now: () => Date.now() + offset });
+    void e.run();
+    while (!e.isLeader) await new Promise((r) => setTimeout(r, 5));
+    expect(e.holdsLease()).toBe(true);
+    offset += 2_000; // as if the process had been paused for 2 s
+    expect(e.isLeader).toBe(true); // the renew loop has not noticed yet
+    expect(e.holdsLease()).toBe(false);
+    await e.stop();
+  });
+
   it('refuses timings where a leader could outlive its lease', () => {
     const api = new FakeSchedulerApi();
     expect(() => new LeaderElector({ leases: api.leases, namespace: 'n', name: 'x', identity: 'a', callbacks: noCallbacks, leaseDurationMs: 1_000, renewDeadlineMs: 1_000 })).toThrow(/renewDeadline/);

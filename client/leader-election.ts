@@ -77,6 +77,8 @@ export class LeaderElector {
   private observedTime = 0;
   private observedHolder = '';
   private loop: Promise<void> | undefined;
+  /** Local time of this leader's last successful acquire or renew. */
+  private lastRenewAt = 0;
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
@@ -93,6 +95,15 @@ export class LeaderElector {
 
   get isLeader(): boolean {
     return this.leading !== undefined;
+  }
+
+  /**
+   * Leading, and the last renewal is recent enough (within renewDeadline, by this clock) that no
+   * other candidate can have taken over yet. A leader that was paused (GC, SIGSTOP) may resume
+   * before its renew loop notices it lost the lease: act only while this holds (a fence).
+   */
+  holdsLease(): boolean {
+    return this.leading !== undefined && this.now() - this.lastRenewAt < this.renewDeadlineMs;
   }
 
   /** The holder last observed (possibly this elector). */
@@ -135,16 +146,12 @@ export class LeaderElector {
       this.leading = new AbortController();
       this.opts.callbacks.onStartedLeading(this.leading.signal);
       // Renew until a renewal has failed for renewDeadline, or someone else holds the lease.
-      let lastRenew = this.now();
       while (!signal.aborted) {
         await sleep(this.retryPeriodMs, signal);
         if (signal.aborted) break;
-        if (await this.tryAcquireOrRenew()) {
-          lastRenew = this.now();
-          continue;
-        }
+        if (await this.tryAcquireOrRenew()) continue;
         const held = this.observedHolder !== '' && this.observedHolder !== this.opts.identity;
-        if (held || this.now() - lastRenew >= this.renewDeadlineMs) break;
+        if (held || this.now() - this.lastRenewAt >= this.renewDeadlineMs) break;
       }
       this.stepDown();
     }
@@ -170,6 +177,7 @@ export class LeaderElector {
           },
         });
         this.observe(created, now);
+        this.lastRenewAt = now;
         return true;
       }
       this.observe(current, now);
@@ -189,6 +197,7 @@ export class LeaderElector {
         },
       });
       this.observe(updated, now);
+      this.lastRenewAt = now;
       return true;
     } catch (err) {
       if (!(err instanceof LeaseConflictError)) this.opts.logger?.warn('leader election: lease read/write failed', { lease: `${namespace}/${name}`, error: (err as Error).message });

@@ -69,3 +69,23 @@ describe('scheduler failover', () => {
     await second.stop();
   });
 });
+
+describe('scheduler fence', () => {
+  it('a scheduler whose fence fails stops at once and sends no further binds', async () => {
+    const api = new FakeSchedulerApi({ bindLatencyMs: 2 });
+    for (let i = 0; i < 10; i++) api.addNode(makeNode(`node-${i}`));
+    let allowed = true;
+    const { Scheduler } = await import('./scheduler.js');
+    const scheduler = new Scheduler({ api, framework: await Framework.load(undefined, { binder: api }), fence: () => allowed });
+    await scheduler.start();
+    for (let i = 0; i < 50; i++) api.createPod(makePod(`a-${i}`, { cpu: '10m' }));
+    await until(() => scheduler.stats.bound === 50);
+    allowed = false;
+    const batches = scheduler.stats.bindBatches;
+    for (let i = 0; i < 50; i++) api.createPod(makePod(`b-${i}`, { cpu: '10m' }));
+    await until(() => !scheduler.isRunning);
+    await new Promise((r) => setTimeout(r, 30));
+    expect(scheduler.stats.bindBatches).toBe(batches);
+    expect([...api.pods.values()].filter((p) => p.spec?.nodeName !== undefined)).toHaveLength(50);
+  });
+});

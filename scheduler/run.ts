@@ -51,7 +51,14 @@ export async function runScheduler(opts: RunSchedulerOptions): Promise<RunningSc
     ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
     callbacks: {
       onStartedLeading: () => {
-        const s = new Scheduler({ ...(opts.scheduler ?? {}), api: opts.api, framework, identity: opts.identity, ...(opts.logger !== undefined ? { logger: opts.logger } : {}) });
+        const s = new Scheduler({
+          ...(opts.scheduler ?? {}),
+          api: opts.api,
+          framework,
+          identity: opts.identity,
+          fence: () => elector.holdsLease(),
+          ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
+        });
         current = s;
         opts.onSchedulerStarted?.(s);
         // Start after the previous one (if any) has fully stopped.

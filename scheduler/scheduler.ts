@@ -62,6 +62,11 @@ export interface SchedulerOptions {
   readonly bind?: BindBatcherOptions;
   readonly queue?: Omit<QueueOptions, 'now' | 'isInterested'>;
   readonly logger?: { warn(msg: string, fields?: Record<string, unknown>): void };
+  /**
+   * Checked before each turn of cycles and before each bind batch leaves: false stops the
+   * scheduler (LeaderElector.holdsLease — a leader that was paused must not act on a lost lease).
+   */
+  readonly fence?: () => boolean;
 }
 
 export interface SchedulerStats {
@@ -190,8 +195,16 @@ export class Scheduler {
     for (const w of this.idleWaiters.splice(0)) w();
   }
 
+  /** False (and stopping) once the fence says this scheduler may no longer act. */
+  private fenced(): boolean {
+    if (this.opts.fence === undefined || this.opts.fence()) return false;
+    void this.stop();
+    return true;
+  }
+
   private async loop(): Promise<void> {
     while (!this.stopped) {
+      if (this.fenced()) break;
       let ran = 0;
       while (ran < CYCLES_PER_TURN && !this.stopped && this.binder.hasRoom) {
         const p = this.queue.pop();
@@ -355,6 +368,7 @@ export class Scheduler {
   // ---- binding ----
 
   private async bindBatch(batch: PendingBind[]): Promise<void> {
+    if (this.stopped || this.fenced()) return;
     this.stats.bindBatches++;
     const statuses = await this.framework.runBind(batch);
     for (let i = 0; i < batch.length; i++) {
