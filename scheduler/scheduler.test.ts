@@ -184,3 +184,16 @@ describe('Scheduler and bound pods', () => {
     await scheduler.stop();
   });
 });
+
+describe('nodeUpdateEvents', () => {
+  it('names only the changes that could let a pending pod in', async () => {
+    const { nodeUpdateEvents } = await import('./scheduler.js');
+    const base = makeNode('n', { cpu: '2', taints: [{ key: 'a', effect: 'NoSchedule' }] });
+    expect(nodeUpdateEvents(base, makeNode('n', { cpu: '4', taints: [{ key: 'a', effect: 'NoSchedule' }] }))).toEqual(['NodeAllocatableIncreased']);
+    expect(nodeUpdateEvents(base, makeNode('n', { cpu: '1', taints: [{ key: 'a', effect: 'NoSchedule' }] }))).toEqual([]);
+    expect(nodeUpdateEvents(base, makeNode('n', { cpu: '2' }))).toEqual(['NodeTaintsChanged']);
+    expect(nodeUpdateEvents(base, makeNode('n', { cpu: '2', taints: [{ key: 'a', effect: 'NoSchedule' }, { key: 'b', effect: 'NoSchedule' }] }))).toEqual([]);
+    expect(nodeUpdateEvents(makeNode('n', { unschedulable: true }), makeNode('n'))).toEqual(['NodeBecameSchedulable']);
+    expect(nodeUpdateEvents(makeNode('n'), makeNode('n', { labels: { zone: 'b' } }))).toEqual(['NodeLabelsChanged']);
+  });
+});

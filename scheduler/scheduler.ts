@@ -485,7 +485,9 @@ export function nodeUpdateEvents(oldNode: Node, node: Node): ClusterEvent[] {
   const b = nodeAllocatable(node);
   if (b.cpuMillis > a.cpuMillis || b.memoryBytes > a.memoryBytes || b.pods > a.pods) events.push(ClusterEvent.NodeAllocatableIncreased);
   if (!labelsEqual(oldNode.metadata.labels, node.metadata.labels)) events.push(ClusterEvent.NodeLabelsChanged);
-  if (JSON.stringify(oldNode.spec?.taints ?? []) !== JSON.stringify(node.spec?.taints ?? [])) events.push(ClusterEvent.NodeTaintsChanged);
+  // Only a taint that went away (or changed) can let a pod in; a new taint cannot.
+  const newTaints = new Set((node.spec?.taints ?? []).map((t) => `${t.key}=${t.value ?? ''}:${t.effect}`));
+  if ((oldNode.spec?.taints ?? []).some((t) => !newTaints.has(`${t.key}=${t.value ?? ''}:${t.effect}`))) events.push(ClusterEvent.NodeTaintsChanged);
   if (oldNode.spec?.unschedulable === true && node.spec?.unschedulable !== true) events.push(ClusterEvent.NodeBecameSchedulable);
   return events;
 }
