@@ -18,6 +18,8 @@ export const EVENT_REPEAT_INTERVAL_MS = 10 * 60_000;
 export const MAX_REMEMBERED_PODS = 100_000;
 
 export const REASON_UNSCHEDULABLE = 'Unschedulable';
+/** The condition's reason when the attempt failed with an error rather than a misfit (Kubernetes'). */
+export const REASON_SCHEDULER_ERROR = 'SchedulerError';
 export const REASON_FAILED_SCHEDULING = 'FailedScheduling';
 
 interface Written {
@@ -35,7 +37,7 @@ export interface FailureReporterOptions {
 }
 
 export class FailureReporter {
-  private pending = new Map<string, { pod: Pod; message: string }>();
+  private pending = new Map<string, { pod: Pod; message: string; reason: string }>();
   private readonly written = new Map<string, Written>();
   private timer: ReturnType<typeof setInterval> | undefined;
   private flushing: Promise<void> | undefined;
@@ -66,7 +68,7 @@ export class FailureReporter {
     return this.pending.size;
   }
 
-  report(pod: Pod, message: string): void {
+  report(pod: Pod, message: string, reason: string = REASON_UNSCHEDULABLE): void {
     const key = podKey(pod);
     this.pending.delete(key); // re-insert: newest last
     if (this.pending.size >= MAX_PENDING_REPORTS) {
@@ -74,7 +76,7 @@ export class FailureReporter {
       if (oldest !== undefined) this.pending.delete(oldest);
       this.droppedReports++;
     }
-    this.pending.set(key, { pod, message });
+    this.pending.set(key, { pod, message, reason });
   }
 
   /** The pod was bound or deleted: nothing more to say about it. */
@@ -100,15 +102,15 @@ export class FailureReporter {
   private async flushOnce(): Promise<void> {
     let budget = MAX_REPORT_WRITES_PER_FLUSH;
     const writes: Promise<void>[] = [];
-    for (const [key, { pod, message }] of this.pending) {
+    for (const [key, { pod, message, reason }] of this.pending) {
       if (budget <= 0) break;
       this.pending.delete(key);
       const now = this.now();
       const w = this.written.get(key) ?? { conditionMessage: '', eventMessage: '', eventAt: -Infinity, suppressed: 0 };
       const current = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
-      const conditionCurrent = current?.status === 'False' && current.reason === REASON_UNSCHEDULABLE && current.message === message;
+      const conditionCurrent = current?.status === 'False' && current.reason === reason && current.message === message;
       if (!conditionCurrent && w.conditionMessage !== message) {
-        const condition: PodCondition = { type: 'PodScheduled', status: 'False', reason: REASON_UNSCHEDULABLE, message, lastTransitionTime: new Date(now).toISOString() };
+        const condition: PodCondition = { type: 'PodScheduled', status: 'False', reason, message, lastTransitionTime: new Date(now).toISOString() };
         budget--;
         this.conditionWrites++;
         writes.push(this.api.setPodScheduledCondition(pod, condition).catch((err: unknown) => this.warn('condition write failed', key, err)));

@@ -24,7 +24,7 @@ import { podResourcesOrZero } from './framework/pod-resources.js';
 import { DEFAULT_SCHEDULER_NAME } from './framework/profile.js';
 import type { Framework } from './framework/runtime.js';
 import { Code, SUCCESS, isRejection, type Status } from './framework/status.js';
-import { FailureReporter } from './failure-reporter.js';
+import { FailureReporter, REASON_SCHEDULER_ERROR, REASON_UNSCHEDULABLE } from './failure-reporter.js';
 import { Diagnosis, fitErrorMessage } from './fit-error.js';
 import { SchedulingQueue, type QueuedPodInfo, type QueueOptions } from './queue.js';
 import { Snapshot } from './snapshot.js';
@@ -354,15 +354,17 @@ export class Scheduler {
 
   private handleFailure(p: QueuedPodInfo, cycle: number, result: CycleResult & { diagnosis?: Diagnosis }): void {
     const status = result.status;
+    const message = result.message ?? status.reasons.join(', ');
     if (isRejection(status)) {
       this.stats.unschedulable++;
       const rejectedBy = result.diagnosis?.rejectedBy ?? new Set(status.plugin !== undefined ? [status.plugin] : []);
       this.queue.requeue(p, cycle, rejectedBy);
+      this.reporter.report(p.pod, message, REASON_UNSCHEDULABLE);
     } else {
       this.stats.errors++;
       this.queue.requeue(p, cycle, undefined);
+      this.reporter.report(p.pod, message, REASON_SCHEDULER_ERROR);
     }
-    this.reporter.report(p.pod, result.message ?? status.reasons.join(', '));
   }
 
   // ---- binding ----
