@@ -22,7 +22,11 @@ async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream)
     const { watchBenchCommand } = await import('../bench/watch.js');
     return watchBenchCommand(rest, out);
   }
-  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, watch, podstart)\n`);
+  if (what === 'schedule') {
+    const { scheduleBenchCommand } = await import('../bench/schedule.js');
+    return scheduleBenchCommand(rest, out);
+  }
+  process.stderr.write(`flotilla bench: unknown benchmark '${what ?? ''}' (try: store, watch, podstart, schedule)\n`);
   return 2;
 }
 
@@ -51,6 +55,8 @@ commands:
                                         watch fanout: N node watchers on one master, R pods/s written via another
   bench podstart [--pods N] [--in-process]
                                         pod start latency through a real containerd: create to Running
+  bench schedule [--nodes N] [--pods P] [--endpoints ...] [--in-process-scheduler]
+                                        scheduling throughput end to end through three masters
   help                                  this text
 `;
 
