@@ -6,7 +6,10 @@ import { parsePeers, validateMemberName } from '../store/members.js';
 import { webSocketPeerNetwork } from '../store/peer-network.js';
 import { Master } from '../store/server.js';
 import { startEtcdFace } from '../store/etcd-face.js';
+import { randomBytes } from 'node:crypto';
 import { startApiFace, readApiTokens } from '../apiserver/face.js';
+import { ApiClient } from '../client/api-client.js';
+import { runSchedulerWithClient, type RunningScheduler } from '../scheduler/run.js';
 
 export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --listen HOST:PORT --peers NAME=HOST:PORT,... [options]
 
@@ -23,6 +26,9 @@ export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --lis
   --tick-ms N             milliseconds per Raft tick (default 100; elections after 10-20 ticks)
   --api-token-file FILE   API bearer tokens, one per line: TOKEN [USER] (or FLOTILLA_API_TOKEN for one);
                           with neither, the API serves anyone and says so in the log
+  --no-scheduler          do not run a scheduler here (by default every master runs one; a Lease
+                          picks the active one)
+  --scheduler-profile F   the scheduler's profile (JSON or YAML: plugins and weights)
 `;
 
 export async function masterCommand(argv: readonly string[]): Promise<number> {
@@ -41,6 +47,8 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       'snapshot-every': { type: 'string' },
       'enable-fault-injection': { type: 'boolean', default: false },
       'api-token-file': { type: 'string' },
+      'no-scheduler': { type: 'boolean', default: false },
+      'scheduler-profile': { type: 'string' },
     },
     strict: true,
   });
@@ -64,7 +72,10 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
   const token = values.token ?? process.env['FLOTILLA_CLUSTER_TOKEN'];
   const logger = jsonLogger(`master/${name}`);
   const peers = parsePeers(values.peers!);
-  const apiTokens = readApiTokens(values['api-token-file'], process.env['FLOTILLA_API_TOKEN']);
+  const configuredTokens = readApiTokens(values['api-token-file'], process.env['FLOTILLA_API_TOKEN']);
+  // This master's own components (the scheduler) call its API with a token of their own.
+  const internalToken = randomBytes(24).toString('hex');
+  const apiTokens = configuredTokens === undefined ? undefined : new Map([...configuredTokens, [internalToken, `system:master:${name}`]]);
   const master = await Master.start(
     {
       name, dataDir: values.data!, listen: values.listen!, peers, join: values.join === true,
@@ -81,11 +92,24 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       api: (backend, m) => startApiFace(backend, { masterName: m.name, logger: m.logger, tokens: apiTokens }),
     },
   );
+  let scheduler: RunningScheduler | undefined;
+  let schedulerClient: ApiClient | undefined;
+  if (values['no-scheduler'] !== true) {
+    schedulerClient = new ApiClient({ endpoints: [values.listen!], ...(apiTokens !== undefined ? { token: internalToken } : {}) });
+    scheduler = await runSchedulerWithClient(schedulerClient, {
+      identity: `${name}-${randomBytes(4).toString('hex')}`,
+      ...(values['scheduler-profile'] !== undefined ? { profilePath: values['scheduler-profile'] } : {}),
+      logger: jsonLogger(`scheduler/${name}`),
+    });
+  }
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  // The scheduler goes first and releases its Lease, so a standby takes over at once.
+  await scheduler?.stop().catch(() => {});
+  await schedulerClient?.close();
   await master.close();
   return 0;
 }

@@ -296,7 +296,7 @@ export async function describeCommand(argv: readonly string[], out: NodeJS.Writa
     const events = await client.list('Event', { namespace: m.namespace ?? '', fieldSelector: `involvedObject.name=${m.name ?? ''},involvedObject.kind=${obj.kind}` }).catch(() => undefined);
     out.write('Events:\n');
     if (events === undefined || events.items.length === 0) out.write('  <none>\n');
-    else out.write(formatTable(table('Event', events.items, { now: Date.now() })).replace(/^/gm, '  '));
+    else out.write(`${formatTable(table('Event', events.items, { now: Date.now() })).trimEnd().replace(/^/gm, '  ')}\n`);
     return 0;
   } catch (err) {
     return fail(out, describeError(err));
