@@ -1,7 +1,6 @@
 // `flotilla bench schedule --nodes 5000 --pods 150000`: scheduling throughput end to end through
-// the three replicated masters. DRAFT: written against ApiClient, not yet run — the API server is
-// being wired into the masters separately. Until the masters run the scheduler themselves,
-// --in-process-scheduler runs it (with leader election) inside this process, over the same API.
+// the three replicated masters, whose schedulers elect one active scheduler through a Lease.
+// --in-process-scheduler adds a scheduler inside this process too (it campaigns like the others).
 //
 // What it does: starts a three-master cluster on loopback (or targets --endpoints), registers
 // simulated nodes that behave like agents (a Node with capacity, a Lease in kube-node-lease renewed
@@ -18,7 +17,7 @@ import { cpuMillis, memoryBytes } from '../apiserver/resources/quantity.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
-import { TestCluster } from '../test/harness/cluster.js';
+import { TEST_API_TOKEN, TestCluster } from '../test/harness/cluster.js';
 
 /** Objects per bulk call (the API's MAX_BULK_ITEMS). */
 export const BULK_BATCH = 1_000;
@@ -290,7 +289,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
   const cluster = values.endpoints === undefined ? await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000 }) : undefined;
   const pids = (): number[] => cluster?.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0) ?? [];
   const endpoints = values.endpoints?.split(',') ?? cluster?.members.map((m) => m.listen) ?? [];
-  const token = values.token ?? process.env['FLOTILLA_CLUSTER_TOKEN'] ?? (cluster !== undefined ? 'test-cluster-token' : undefined);
+  const token = values.token ?? process.env['FLOTILLA_TOKEN'] ?? (cluster !== undefined ? TEST_API_TOKEN : undefined);
   const client = new ApiClient({ endpoints, ...(token !== undefined ? { token } : {}) });
   const agents = new SimulatedAgents(client, Array.from({ length: nodeCount }, (_, i) => `sim-node-${i}`));
   const timeline = new Timeline();
