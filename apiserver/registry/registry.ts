@@ -381,7 +381,7 @@ export class Registry {
     modify: (current: ApiObject) => ApiObject,
   ): Promise<ApiObject> {
     const key = this.key(h, namespace, name);
-    let value = await this.storage.get(key);
+    let value = await this.readForWrite(key, expected);
     for (let attempt = 1; ; attempt++) {
       if (value === undefined) throw notFound(h.plural, namespace, name);
       if (expected !== undefined && value.modRevision !== expected) throw this.conflict(h, namespace, name, expected, value.modRevision);
@@ -404,6 +404,20 @@ export class Registry {
       if (attempt >= MAX_UPDATE_ATTEMPTS) throw this.conflict(h, namespace, name, value.modRevision, outcome.current?.modRevision ?? 0);
       value = outcome.current;
     }
+  }
+
+  /**
+   * The current value for a read-modify-write. This master's own applied state comes first: the
+   * write's compare on the mod revision catches a stale read, and a failed compare answers with the
+   * value current at the write, so staleness costs a retry, never a wrong write. The linearizable
+   * read (a Raft read index) is needed only when the local state cannot decide: the key is missing
+   * here, or older than the resourceVersion the caller names. Local state never runs ahead of the
+   * log, so a local version newer than the caller's is a real Conflict.
+   */
+  private async readForWrite(key: string, expected?: number): Promise<StoredValue | undefined> {
+    const local = await this.storage.get(key, true);
+    if (local !== undefined && (expected === undefined || local.modRevision >= expected)) return local;
+    return this.storage.get(key);
   }
 
   private conflict(h: KindHandler, namespace: string, name: string, expected: number, actual: number): ApiError {
@@ -430,7 +444,7 @@ export class Registry {
       throw new ApiError(StatusReason.BadRequest, 'gracePeriodSeconds must be a non-negative integer', [{ field: 'gracePeriodSeconds', description: 'must be >= 0' }]);
     }
     for (let attempt = 1; ; attempt++) {
-      const value = await this.storage.get(key);
+      const value = await this.readForWrite(key, rvPin);
       if (value === undefined) throw notFound(h.plural, namespace, ref.name);
       const current = this.materialize(h, value);
       if (uidPin !== undefined && uidPin !== '' && current.metadata.uid !== uidPin) {
@@ -488,7 +502,7 @@ export class Registry {
     if (nodeName === '') throw new ApiError(StatusReason.Invalid, 'binding: target node name is required', [{ field: 'target.name', description: 'required' }]);
     const key = this.key(h, namespace, ref.name);
     for (let attempt = 1; ; attempt++) {
-      const value = await this.storage.get(key);
+      const value = await this.readForWrite(key);
       if (value === undefined) throw notFound('pods', namespace, ref.name);
       const current = this.materialize(h, value) as unknown as Json & ApiObject;
       if (ref.uid !== undefined && ref.uid !== '' && ref.uid !== current.metadata.uid) {
