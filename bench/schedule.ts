@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cpuMillis, memoryBytes } from '../apiserver/resources/quantity.js';
+import { StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
@@ -59,6 +60,29 @@ function procCpuSeconds(pid: number): number {
 function procPeakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m === null ? 0 : Number(m[1]) / 1024;
+}
+
+/** Attempts of one pod's create when the cluster answers UNAVAILABLE or DEADLINE_EXCEEDED. */
+export const CREATE_ATTEMPTS = 5;
+
+/**
+ * Creates the pods, retrying those the cluster could not answer for (a leader change). A retried
+ * create that finds its pod already there is a success: the first attempt's outcome was unknown.
+ */
+async function createAll(client: ApiClient, pods: readonly Pod[]): Promise<void> {
+  let pending = [...pods];
+  for (let attempt = 1; pending.length > 0; attempt++) {
+    const results = await client.bulkCreate<Pod>('Pod', pending);
+    const retry: Pod[] = [];
+    results.forEach((r, i) => {
+      if (r.ok || (attempt > 1 && r.error.code === StatusCode.ALREADY_EXISTS)) return;
+      const retryable = r.error.code === StatusCode.UNAVAILABLE || r.error.code === StatusCode.DEADLINE_EXCEEDED;
+      if (!retryable || attempt >= CREATE_ATTEMPTS) throw new Error(`creating pod ${pending[i]!.metadata.name ?? ''}: ${r.error.message}`);
+      retry.push(pending[i]!);
+    });
+    pending = retry;
+    if (pending.length > 0) await new Promise((r) => setTimeout(r, 200 * attempt));
+  }
 }
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -276,7 +300,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       'pod-memory': { type: 'string', default: '128Mi' },
       'in-process-scheduler': { type: 'boolean', default: false },
       'timeout-seconds': { type: 'string', default: '1800' },
-      'tick-ms': { type: 'string', default: '20' },
+      'tick-ms': { type: 'string', default: '100' },
     },
     strict: true,
   });
@@ -318,8 +342,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       }
       const t = performance.now();
       for (const p of batch) timeline.createdAt.set(p.metadata.name ?? '', t);
-      const created = await client.bulkCreate<Pod>('Pod', batch);
-      for (const c of created) if (!c.ok) throw new Error(`creating a pod: ${c.error.message}`);
+      await createAll(client, batch);
       if (performance.now() - progressAt > PROGRESS_INTERVAL_MS) {
         progressAt = performance.now();
         process.stderr.write(progressBar('bound', timeline.boundAt.size, podCount, timeline.boundAt.size / ((progressAt - started) / 1000)));
