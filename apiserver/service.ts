@@ -263,8 +263,13 @@ export class ApiServer {
     };
   }
 
+  /**
+   * A request's namespace, label and field selectors as one predicate, and the cache index that
+   * narrows it. The object's selectable fields are computed only when a field selector needs them
+   * (the predicate runs once per event per matching watcher).
+   */
   private filterOf(k: ServedKind, req: { namespace: string; labelSelector: string; fieldSelector: string }): {
-    predicate: (obj: ApiObject, fields: Readonly<Record<string, string>>) => boolean;
+    predicate: (obj: ApiObject) => boolean;
     index?: { name: string; value: string };
   } {
     const labels = parseLabelSelector(req.labelSelector);
@@ -272,8 +277,8 @@ export class ApiServer {
     const namespace = k.namespaced ? req.namespace : '';
     const noLabels = labels.requirements.length === 0;
     const noFields = fields.requirements.length === 0;
-    const predicate = (obj: ApiObject, f: Readonly<Record<string, string>>): boolean =>
-      (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (noFields || fields.matches(f));
+    const predicate = (obj: ApiObject): boolean =>
+      (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (noFields || fields.matches(k.selectableFields(obj)));
     const node = fields.requiredEquals().get('spec.nodeName');
     if (node !== undefined && k.selectableFieldNames.includes('spec.nodeName')) return { predicate, index: { name: 'spec.nodeName', value: node } };
     if (namespace !== '') return { predicate, index: { name: 'metadata.namespace', value: namespace } };
@@ -285,7 +290,7 @@ export class ApiServer {
     const { predicate, index } = this.filterOf(k, req);
     if (req.resourceVersion === '0') {
       const cache = this.caches.get(k.kind)!;
-      const filter: CacheFilter<ApiObject> = { ...(index !== undefined ? { index } : {}), predicate: (obj) => predicate(obj, k.selectableFields(obj)) };
+      const filter: CacheFilter<ApiObject> = { ...(index !== undefined ? { index } : {}), predicate };
       const listed = cache.list(filter);
       const items = req.limit > 0 ? listed.items.slice(0, req.limit) : listed.items;
       return { items: items.map((o) => this.stored(k.kind, o)), resourceVersion: String(listed.revision), continue: '' };
@@ -325,7 +330,7 @@ export class ApiServer {
     const cache = this.caches.get(k.kind)!;
     const watcher = cache.watch({
       ...(fromRevision !== undefined ? { fromRevision } : {}),
-      filter: { ...(index !== undefined ? { index } : {}), predicate: (obj) => predicate(obj, k.selectableFields(obj)) },
+      filter: { ...(index !== undefined ? { index } : {}), predicate },
       bookmarks: req.allowBookmarks,
     });
     const stop = (): void => watcher.cancel();

@@ -149,9 +149,9 @@ describe('Registry', () => {
     const page3 = await registry.list('Pod', { limit: 10, continueToken: page2.continueToken! });
     expect(page3.items).toHaveLength(5);
     expect(page3.continueToken).toBeUndefined();
-    const n1 = await registry.list('Pod', { filter: (_o, f) => f['spec.nodeName'] === 'n1', limit: 5 });
+    const n1 = await registry.list('Pod', { filter: (o) => (o as unknown as { spec?: { nodeName?: string } }).spec?.nodeName === 'n1', limit: 5 });
     expect(n1.items.map((p) => p.metadata.name)).toEqual(['p00', 'p02', 'p04', 'p06', 'p08']);
-    const n1rest = await registry.list('Pod', { filter: (_o, f) => f['spec.nodeName'] === 'n1', continueToken: n1.continueToken! });
+    const n1rest = await registry.list('Pod', { filter: (o) => (o as unknown as { spec?: { nodeName?: string } }).spec?.nodeName === 'n1', continueToken: n1.continueToken! });
     expect(n1rest.items).toHaveLength(8);
     expect(await reason(registry.list('Pod', { continueToken: 'garbage' }))).toBe(StatusReason.BadRequest);
   });

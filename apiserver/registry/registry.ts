@@ -62,7 +62,7 @@ export interface ObjectRef {
 export interface ListOptions {
   readonly namespace?: string;
   /** Keep only objects this accepts (label and field selectors, already parsed by the caller). */
-  readonly filter?: (obj: ApiObject, fields: Readonly<Record<string, string>>) => boolean;
+  readonly filter?: (obj: ApiObject) => boolean;
   /** 0 = no limit. */
   readonly limit?: number;
   /** From a previous page's `continue`. */
@@ -292,7 +292,7 @@ export class Registry {
       if (revision === 0) revision = page.revision;
       for (const item of page.items) {
         const obj = this.materialize(h, item);
-        if (options.filter !== undefined && !options.filter(obj, h.selectableFields(obj))) {
+        if (options.filter !== undefined && !options.filter(obj)) {
           afterKey = item.key;
           continue;
         }

@@ -82,9 +82,15 @@ export function findMessageType(kind: string): protobuf.Type | undefined {
   return isKindMessage ? found : undefined;
 }
 
+/** Kind → its message type, filled on first use: a name lookup per encode and decode shows in profiles. */
+const typesByKind = new Map<string, protobuf.Type>();
+
 export function messageTypeOf(kind: string): protobuf.Type {
+  const cached = typesByKind.get(kind);
+  if (cached !== undefined) return cached;
   const type = findMessageType(kind);
   if (type === undefined) throw new UnknownKindError(kind);
+  typesByKind.set(kind, type);
   return type;
 }
 
