@@ -2,6 +2,8 @@
 // Flotilla cluster (started here, on loopback), printing writes/s, p50/p99 latency and the
 // masters' CPU seconds per 1,000 writes. `--against etcd` runs the same workload, through the
 // same client, against a three-member etcd (Debian's etcd-server) and prints the ratio.
+// `--mode txn` writes as the API's registry does: each write is a txn comparing the key's mod
+// revision and putting the new value (compare-and-put), on keys each client owns.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,8 +18,15 @@ const MAX_SECONDS = 600;
 /** Bound on concurrent clients. */
 const MAX_CLIENTS = 2_000;
 
+/** Keys each client cycles through in txn mode (it tracks their mod revisions). */
+const TXN_KEYS_PER_CLIENT = 10;
+
+export const BenchMode = { Put: 'put', Txn: 'txn' } as const;
+export type BenchMode = (typeof BenchMode)[keyof typeof BenchMode];
+
 export interface StoreBenchResult {
   readonly target: string;
+  readonly mode: BenchMode;
   readonly clients: number;
   readonly valueBytes: number;
   readonly seconds: number;
@@ -43,7 +52,12 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string): Promise<StoreBenchResult> {
+/** A failed compare in txn mode: the client's idea of the key's mod revision was stale. */
+class CompareFailedError extends Error {
+  override readonly name = 'CompareFailedError';
+}
+
+async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string, mode: BenchMode): Promise<StoreBenchResult> {
   const value = 'x'.repeat(valueBytes);
   // One gRPC channel per 10 clients (etcd's benchmark shares connections between clients too).
   const conns = Array.from({ length: Math.max(1, Math.ceil(clients / 10)) }, (_, i) => {
@@ -68,11 +82,23 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const client = conns[i % conns.length]!;
+      const modRevisions = new Array<number>(TXN_KEYS_PER_CLIENT).fill(0);
       let n = 0;
       while (performance.now() < end) {
         const t = performance.now();
         try {
-          await client.put(`bench/${i}/${n++ % 1000}`, value);
+          if (mode === BenchMode.Put) {
+            await client.put(`bench/${i}/${n++ % 1000}`, value);
+          } else {
+            const k = n++ % TXN_KEYS_PER_CLIENT;
+            const revision = await client.compareAndPut(`bench/${i}/${k}`, modRevisions[k]!, value);
+            if (revision === undefined) {
+              // Stale after a write whose outcome was unknown: learn the key's revision again.
+              modRevisions[k] = (await client.get(`bench/${i}/${k}`))?.modRevision ?? 0;
+              throw new CompareFailedError(`bench/${i}/${k}: mod revision was not as expected`);
+            }
+            modRevisions[k] = revision;
+          }
           latencies.push(performance.now() - t);
         } catch {
           errors++;
@@ -85,7 +111,7 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   for (const c of conns) c.close();
   latencies.sort((a, b) => a - b);
   return {
-    target, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
+    target, mode, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
     writesPerSecond: Math.round(latencies.length / elapsed),
     p50Ms: Number(percentile(latencies, 50).toFixed(2)),
     p99Ms: Number(percentile(latencies, 99).toFixed(2)),
@@ -176,6 +202,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
       seconds: { type: 'string', default: '10' },
       against: { type: 'string' },
       'tick-ms': { type: 'string', default: '100' },
+      mode: { type: 'string', default: BenchMode.Put },
     },
     strict: true,
   });
@@ -185,13 +212,15 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   if (!Number.isInteger(clients) || clients < 1 || clients > MAX_CLIENTS) throw new Error(`--clients must be 1..${MAX_CLIENTS}`);
   if (!Number.isInteger(valueBytes) || valueBytes < 0 || valueBytes > 1024 * 1024) throw new Error('--value-size must be 0..1048576 bytes');
   if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new Error(`--seconds must be in (0, ${MAX_SECONDS}]`);
+  const mode = values.mode as BenchMode;
+  if (!Object.values(BenchMode).includes(mode)) throw new Error(`--mode '${values.mode}': one of ${Object.values(BenchMode).join(', ')}`);
   if (values.against !== undefined && values.against !== 'etcd') throw new Error(`--against '${values.against}': only 'etcd' is supported`);
 
   const cluster = await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000 });
   let flotilla: StoreBenchResult;
   try {
     await cluster.waitLeader(30_000);
-    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla');
+    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla', mode);
     const leader = await cluster.waitLeader(10_000);
     const st = await cluster.status(leader.name);
     if (st !== undefined) {
@@ -212,7 +241,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
     const etcd = await startEtcd(30_000 + Math.floor(Math.random() * 10_000));
     let theirs: StoreBenchResult;
     try {
-      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd');
+      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd', mode);
     } finally {
       await etcd.stop();
     }
