@@ -11,12 +11,12 @@
 // main revision of the newest history entry (or 1, etcd's revision of an empty store).
 
 import type { RootDatabase } from 'lmdb';
-import { type Command, type RangeRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
+import { type BatchCommand, type Command, type RangeRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
 import { compactHistory } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, leaseIdKey, plainBytes } from './keyspace.js';
 import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
-import type { ApplyOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
+import type { ApplyOutcome, BatchResponse, BatchTxnOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
 import { restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
 import {
   INITIAL_META,
@@ -50,10 +50,17 @@ export interface StoreStats {
   readonly leases: number;
 }
 
+/** The writes of one revision. */
+interface RevisionWrites {
+  readonly revision: number;
+  readonly events: readonly WatchEvent[];
+}
+
 interface Execution {
   readonly response: CommandResponse;
   readonly meta: MetaState;
-  readonly events: readonly WatchEvent[];
+  /** In revision order: one per command that wrote, or one per txn that wrote in a batch. */
+  readonly writes: readonly RevisionWrites[];
 }
 
 /**
@@ -186,10 +193,7 @@ export class MvccStore {
     }
     const before = this.meta;
     this.meta = execution.meta;
-    const changes: StoreChange[] = [];
-    if (execution.events.length > 0) {
-      changes.push({ type: 'applied', revision: execution.meta.currentRevision, events: execution.events });
-    }
+    const changes: StoreChange[] = execution.writes.map((w) => ({ type: 'applied', revision: w.revision, events: w.events }));
     if (execution.meta.compactRevision !== before.compactRevision) {
       changes.push({ type: 'compacted', compactRevision: execution.meta.compactRevision });
     }
@@ -203,6 +207,12 @@ export class MvccStore {
     const txn = new WriteTxn(this.tables, this.reader, begin.currentRevision, begin.compactRevision);
     let compactRevision = begin.compactRevision;
     let response: CommandResponse;
+    if (command.type === 'batch') {
+      const batch = this.executeBatch(command);
+      const meta: MetaState = { appliedIndex: index, currentRevision: batch.response.revision, compactRevision };
+      this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
+      return { response: batch.response, meta, writes: batch.writes };
+    }
     switch (command.type) {
       case 'put':
         response = txn.put(command);
@@ -233,7 +243,34 @@ export class MvccStore {
     }
     const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision };
     this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
-    return { response, meta, events: txn.events };
+    return { response, meta, writes: txn.events.length > 0 ? [{ revision: txn.revision, events: txn.events }] : [] };
+  }
+
+  /**
+   * A batch's txns in order, each in a nested transaction of its own: one rejected (an MvccError)
+   * rolls back alone and takes no revision; the next starts from the revision the last write left.
+   */
+  private executeBatch(command: BatchCommand): { response: BatchResponse; writes: RevisionWrites[] } {
+    const { compactRevision } = this.meta;
+    let revision = this.meta.currentRevision;
+    const outcomes: BatchTxnOutcome[] = [];
+    const writes: RevisionWrites[] = [];
+    for (const request of command.txns) {
+      const txn = new WriteTxn(this.tables, this.reader, revision, compactRevision);
+      try {
+        const response = this.tables.root.transactionSync(() => txn.txn(request));
+        outcomes.push({ status: 'applied', response });
+      } catch (error) {
+        if (!(error instanceof MvccError)) throw error;
+        outcomes.push({ status: 'rejected', error });
+        continue;
+      }
+      if (txn.events.length > 0) {
+        writes.push({ revision: txn.revision, events: txn.events });
+        revision = txn.revision;
+      }
+    }
+    return { response: { type: 'batch', revision, outcomes }, writes };
   }
 
   /** Set while applyBatch runs: changes wait here until its transaction commits. */
