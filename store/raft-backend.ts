@@ -36,8 +36,9 @@ import type { LeaderForwarder } from './leader-forwarder.js';
 import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
-import { decodeCommand, type Command, type RangeRequest } from './mvcc/commands.js';
-import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf } from './mvcc/responses.js';
+import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
+import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
+import { TxnBatcher } from './txn-batcher.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
@@ -67,6 +68,7 @@ export class RaftBackend implements Backend {
   private leading = false;
   private closed = false;
   private readonly confWaiters: { match: (cc: ConfChange) => boolean; resolve: () => void }[] = [];
+  private readonly batcher: TxnBatcher;
 
   constructor(private readonly opts: RaftBackendOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -74,6 +76,7 @@ export class RaftBackend implements Backend {
     this.registry = new Map(opts.knownMembers);
     const mvcc = opts.member.store.mvcc;
     this.hub = new WatchHub(mvcc);
+    this.batcher = new TxnBatcher({ proposeEntry: (command) => opts.member.store.proposeEntry(command) });
     this.keeper = new LeaseKeeper({ clock: this.clock, revoke: (id) => this.proposeAny({ type: 'leaseRevoke', id }) });
     opts.member.store.machine.onApplied = (response, command) => this.followLeases(response, command);
     this.timers.push(
@@ -155,6 +158,16 @@ export class RaftBackend implements Backend {
 
   async propose<C extends ClientCommand>(command: C): Promise<ResponseOf<C['type']>> {
     return (await this.proposeAny(command)) as ResponseOf<C['type']>;
+  }
+
+  async proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
+    if (this.closed) throw new BackendStoppedError();
+    return this.batcher.propose(txn);
+  }
+
+  /** How the txn batcher has been coalescing (for the master's /status). */
+  batchStats(): TxnBatcher['stats'] {
+    return this.batcher.stats;
   }
 
   async range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse> {

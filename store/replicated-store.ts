@@ -11,7 +11,8 @@ import { NodeStoppedError } from '../raft/driver/raft-node.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
 import type { CommandResponse } from './mvcc/responses.js';
-import { MAX_REQUEST_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
+import { MAX_BATCH_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
+import type { EntryProposal } from './txn-batcher.js';
 import type { MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
 import type { RangeRequest } from './mvcc/commands.js';
@@ -121,8 +122,13 @@ export class MvccStateMachine implements StateMachine {
   /** Registers a write; returns its entry payload and the promise of its outcome. */
   track(command: Command): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
     if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
-    const cmd = encodeCommand(command);
-    if (cmd.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_REQUEST_BYTES);
+    return this.trackEncoded(encodeCommand(command));
+  }
+
+  /** track() for a command encoded by encodeCommand or encodeBatch (so canonical and within its bound). */
+  trackEncoded(cmd: Uint8Array): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
+    if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
+    if (cmd.byteLength > MAX_BATCH_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_BATCH_BYTES);
     const request = this.nextRequest++;
     let cancel: (err: Error) => void = () => {};
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
@@ -174,13 +180,25 @@ export class ReplicatedStore {
 
   /** Proposes a command through Raft and resolves with the result of applying it. */
   async write(command: Command): Promise<ApplyOutcome> {
-    const { payload, outcome, cancel } = this.machine.track(command);
-    try {
-      await this.raft.propose(payload);
-    } catch (err) {
-      cancel(translateProposalError(err as Error));
-    }
+    const { taken, outcome } = this.proposeEntry(encodeCommand(command));
+    await taken.catch(() => {});
     return outcome;
+  }
+
+  /**
+   * Proposes an encoded command (a TxnBatcher's entry). Throws TooManyRequestsError at once when
+   * MAX_PENDING_WRITES entries wait; a refusal by Raft rejects both promises.
+   */
+  proposeEntry(command: Uint8Array): EntryProposal {
+    const { payload, outcome, cancel } = this.machine.trackEncoded(command);
+    const taken = this.raft.propose(payload).catch((err: unknown) => {
+      const translated = translateProposalError(err as Error);
+      cancel(translated);
+      throw translated;
+    });
+    // The caller may attend to the outcome only; a refusal reaches it there too.
+    taken.catch(() => {});
+    return { taken, outcome };
   }
 
   /** A range read: linearizable by default (ReadIndex), or serializable (local, possibly stale). */

@@ -118,7 +118,8 @@ function kvService(backend: Backend): UntypedServiceImplementation {
       return wireDeleteRangeResponse(response, header(response.revision));
     }),
     Txn: unary(async (request) => {
-      const response = await backend.propose(readTxnRequest(request));
+      // Through the txn batcher: coalesced with concurrent txns, answered as if proposed alone.
+      const response = await backend.proposeTxn(readTxnRequest(request));
       return wireTxnResponse(response, header(response.revision));
     }),
     Compact: unary(async (request) => {
