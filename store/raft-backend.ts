@@ -38,7 +38,7 @@ import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
 import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
 import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
-import { TxnBatcher } from './txn-batcher.js';
+import type { TxnBatcher } from './txn-batcher.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
@@ -68,7 +68,6 @@ export class RaftBackend implements Backend {
   private leading = false;
   private closed = false;
   private readonly confWaiters: { match: (cc: ConfChange) => boolean; resolve: () => void }[] = [];
-  private readonly batcher: TxnBatcher;
 
   constructor(private readonly opts: RaftBackendOptions) {
     this.clock = opts.clock ?? systemClock;
@@ -76,7 +75,6 @@ export class RaftBackend implements Backend {
     this.registry = new Map(opts.knownMembers);
     const mvcc = opts.member.store.mvcc;
     this.hub = new WatchHub(mvcc);
-    this.batcher = new TxnBatcher({ proposeEntry: (command) => opts.member.store.proposeEntry(command) });
     this.keeper = new LeaseKeeper({ clock: this.clock, revoke: (id) => this.proposeAny({ type: 'leaseRevoke', id }) });
     opts.member.store.machine.onApplied = (response, command) => this.followLeases(response, command);
     this.timers.push(
@@ -162,12 +160,12 @@ export class RaftBackend implements Backend {
 
   async proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
     if (this.closed) throw new BackendStoppedError();
-    return this.batcher.propose(txn);
+    return this.opts.member.store.proposeTxn(txn);
   }
 
   /** How the txn batcher has been coalescing (for the master's /status). */
   batchStats(): TxnBatcher['stats'] {
-    return this.batcher.stats;
+    return this.opts.member.store.batcher.stats;
   }
 
   async range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse> {

@@ -10,12 +10,12 @@ import { RequestTooLargeError } from './mvcc/errors.js';
 import { NodeStoppedError } from '../raft/driver/raft-node.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
-import type { CommandResponse } from './mvcc/responses.js';
+import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
 import { MAX_BATCH_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
-import type { EntryProposal } from './txn-batcher.js';
+import { type EntryProposal, TxnBatcher } from './txn-batcher.js';
 import type { MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
-import type { RangeRequest } from './mvcc/commands.js';
+import type { RangeRequest, TxnRequest } from './mvcc/commands.js';
 
 /** Bound on writes waiting for their entry to be applied at this master. */
 export const MAX_PENDING_WRITES = 20_000;
@@ -169,10 +169,25 @@ export class MvccStateMachine implements StateMachine {
 }
 
 export class ReplicatedStore {
+  /** Coalesces this master's concurrent txns into batch entries. */
+  readonly batcher: TxnBatcher;
+
   constructor(
     readonly raft: RaftNode,
     readonly machine: MvccStateMachine,
-  ) {}
+  ) {
+    this.batcher = new TxnBatcher({ proposeEntry: (command) => this.proposeEntry(command) });
+  }
+
+  /** Proposes one txn through the batcher; resolves with its own response once applied here. */
+  proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
+    return this.batcher.propose(txn);
+  }
+
+  /** The Raft node's beforeTakingProposals hook: the txns gathered so far join this turn's append. */
+  gatherProposals(): void {
+    this.batcher.flush();
+  }
 
   get mvcc(): MvccStore {
     return this.machine.mvcc;

@@ -130,11 +130,19 @@ describe('TxnBatcher', () => {
     for (const key of ['/b', '/c', '/d']) void batcher.propose(create(key, '1'));
     loop.run();
     expect(entries).toHaveLength(1); // the first entry is not taken yet
-    entries[0]!.take();
-    await settle();
+    // The Raft loop, about to take proposals, asks for what has gathered: it goes as one entry.
+    batcher.flush();
     expect(entries).toHaveLength(2);
     const second = decodeCommand(entries[1]!.command);
     expect(second.type === 'batch' && second.txns.length).toBe(3);
+    entries[0]!.take();
+    entries[1]!.take();
+    await settle();
+    // Nothing waits for a take: a new txn goes with the next turn of the event loop.
+    void batcher.propose(create('/e', '1'));
+    loop.run();
+    expect(entries).toHaveLength(3);
+    expect(decodeCommand(entries[2]!.command).type).toBe('txn');
   });
 
   it('closes a batch at maxBatchTxns, and refuses txns past maxPendingTxns', async () => {
@@ -152,6 +160,7 @@ describe('TxnBatcher', () => {
       e.fail(refused);
     }
     await settle();
+    loop.run();
     expect(entries).toHaveLength(3);
     entries[2]!.fail(refused);
     const settled = await calls;

@@ -4,11 +4,12 @@
 // (with its own revision) or the error it alone was rejected with — exactly as if it had proposed
 // alone; an error of the whole entry (no leader, leader changed, timeout) reaches every txn in it.
 //
-// When to close a batch: txns that arrive in one turn of the event loop go together (the flush is
-// deferred with setImmediate). While an earlier batch still waits for Raft to take it into an
-// append, new txns keep gathering, so under load about one batch goes into each Ready — the same
-// rhythm as the driver's group commit — and an idle store answers a lone txn without delay. A
-// batch closes early when it reaches maxBatchTxns or maxBatchBytes.
+// When to close a batch: while an entry of ours waits for the Raft loop to take it into an append
+// (the loop is busy persisting a Ready), txns gather; the loop calls flush() just before it takes
+// proposals (RaftNode's beforeTakingProposals), so everything gathered joins that append — one
+// batch per turn, the rhythm of the driver's group commit. With nothing waiting, the txns of one
+// turn of the event loop go together (the flush is deferred with setImmediate), so an idle store
+// answers a lone txn without delay. A batch closes early at maxBatchTxns or maxBatchBytes.
 //
 // A batch of one goes into the log as a plain txn command: nothing changes for light traffic.
 
@@ -108,13 +109,18 @@ export class TxnBatcher {
     });
   }
 
+  /** Proposes every queued txn now (the Raft loop calls this just before taking proposals). */
+  flush(): void {
+    while (this.queue.length > 0) this.flushOne();
+  }
+
   private deferFlush(): void {
     if (this.flushDeferred || this.queue.length === 0) return;
     this.flushDeferred = true;
     this.defer(() => {
       this.flushDeferred = false;
-      // Else the entry Raft has yet to take will flush us when it is taken.
-      if (this.awaitingTake === 0) this.flushOne();
+      // Else the Raft loop flushes us when it takes that entry (or deferFlush runs again once it is taken).
+      if (this.awaitingTake === 0) this.flush();
     });
   }
 
@@ -144,7 +150,7 @@ export class TxnBatcher {
     this.awaitingTake++;
     const taken = (): void => {
       this.awaitingTake--;
-      if (this.awaitingTake === 0) this.flushOne();
+      if (this.awaitingTake === 0) this.deferFlush();
     };
     proposal.taken.then(taken, taken);
     proposal.outcome.then(

@@ -92,6 +92,12 @@ export interface RaftNodeOptions {
   readonly onLeaderChange?: (lead: NodeId, term: number) => void;
   /** Called after a conf change is applied, with the new membership and the change itself. */
   readonly onConfChange?: (cs: ConfState, cc: ConfChange) => void;
+  /**
+   * Called in every turn just before pending proposals are taken into the next append. A proposer
+   * that gathers writes (the store's TxnBatcher) proposes what it has gathered here, so those
+   * writes join this append instead of the next one. It may call propose(); it should not throw.
+   */
+  readonly beforeTakingProposals?: () => void;
 }
 
 export class NodeStoppedError extends RaftError {
@@ -358,6 +364,13 @@ export class RaftNode {
         this.raw.step(m);
       } catch (err) {
         this.log.warn('dropped a peer message the core refused', { from: m.from, type: m.type, error: (err as Error).message });
+      }
+    }
+    if (this.opts.beforeTakingProposals !== undefined) {
+      try {
+        this.opts.beforeTakingProposals();
+      } catch (err) {
+        this.log.warn('the proposal gatherer failed', { error: (err as Error).message });
       }
     }
     this.takeProposals();
