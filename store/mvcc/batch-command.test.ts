@@ -16,7 +16,7 @@ import {
 } from './commands.js';
 import { InvalidCommandError, LeaseNotFoundError, RequestTooLargeError } from './errors.js';
 import { prefixRangeEnd } from './keyspace.js';
-import type { MvccStore, StoreChange } from './kv-store.js';
+import { type MvccStore, type StoreChange, cannotBeRejected } from './kv-store.js';
 import type { ApplyOutcome, BatchResponse, WatchEvent } from './responses.js';
 import { type TempStore, openTempStore, text, utf8 } from './testing.js';
 import { WatchHub } from './watch.js';
@@ -112,6 +112,15 @@ describe('applying a batch', () => {
     expect(store.currentRevision).toBe(5);
     expect(store.appliedIndex).toBe(2);
     expect(text(store.range({ key: utf8('/x') }).kvs[0]?.value)).toBe('new');
+  });
+
+  it('knows which txns can never be rejected (those run without a nested transaction)', () => {
+    expect(cannotBeRejected(create('/a', '1'))).toBe(true);
+    expect(cannotBeRejected(update('/a', '1', 3))).toBe(true);
+    expect(cannotBeRejected(txnCommand([], [putCommand(utf8('/l'), utf8('v'), { lease: 1 })]))).toBe(false);
+    expect(cannotBeRejected(txnCommand([], [], [putCommand(utf8('/l'), utf8(''), { ignoreValue: true })]))).toBe(false);
+    expect(cannotBeRejected(txnCommand([], [rangeOp(utf8('/r'), { revision: 2 })]))).toBe(false);
+    expect(cannotBeRejected(txnCommand([], [txnCommand([], [], [rangeOp(utf8('/r'), { revision: 2 })])]))).toBe(false);
   });
 
   it('rejects one txn alone (an unknown lease) and applies the rest', () => {

@@ -237,11 +237,7 @@ const RANGE_FIELDS = [
 const PUT_FIELDS = ['type', 'key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease'] as const;
 const DELETE_FIELDS = ['type', 'key', 'rangeEnd', 'prevKv'] as const;
 const TXN_FIELDS = ['type', 'compare', 'success', 'failure'] as const;
-/** Every field any command or op may have: the first, shape-only check before `type` is known. */
-const ANY_COMMAND_FIELDS: readonly string[] = [
-  ...new Set([...RANGE_FIELDS, ...PUT_FIELDS, ...DELETE_FIELDS, ...TXN_FIELDS, 'revision', 'id', 'ttl', 'txns']),
-];
-
+const RANGE_OP_FIELDS = ['type', ...RANGE_FIELDS] as const;
 function key(m: FieldRecord, field: string): Uint8Array {
   return fields.bytes(m['key'], join(field, 'key'), { maxBytes: MAX_KEY_BYTES, nonEmpty: true });
 }
@@ -308,37 +304,47 @@ function validateDeleteRange(m: FieldRecord, field: string): DeleteRangeCommand 
   };
 }
 
+/** The fields a compare of each target may have: its operand and no other target's. */
+const compareFields = (target: CompareTarget): readonly string[] => ['key', 'rangeEnd', 'result', 'target', target];
+const COMPARE_FIELDS: Record<CompareTarget, readonly string[]> = {
+  value: compareFields('value'),
+  version: compareFields('version'),
+  createRevision: compareFields('createRevision'),
+  modRevision: compareFields('modRevision'),
+  lease: compareFields('lease'),
+};
+
 function validateCompare(input: unknown, field: string): Compare {
-  const head = fields.record(input, field, ['key', 'rangeEnd', 'result', 'target', ...COMPARE_TARGETS]);
+  const head = fields.map(input, field);
   const target = fields.oneOf(head['target'], join(field, 'target'), COMPARE_TARGETS);
-  const m = fields.record(input, field, ['key', 'rangeEnd', 'result', 'target', target]);
-  const base = {
-    key: key(m, field),
-    rangeEnd: rangeEnd(m, field),
-    result: fields.oneOf(m['result'], join(field, 'result'), COMPARE_RESULTS),
-  };
+  const m = fields.record(input, field, COMPARE_FIELDS[target]);
+  const compareKey = key(m, field);
+  const end = rangeEnd(m, field);
+  const result = fields.oneOf(m['result'], join(field, 'result'), COMPARE_RESULTS);
   const operand = (name: string): number =>
     fields.optionalInteger(m[name], join(field, name), -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  // Written out per target (not spread from a base) so that every compare has one shape.
   switch (target) {
     case 'value':
-      return { ...base, target, value: fields.optionalBytes(m['value'], join(field, 'value'), MAX_REQUEST_BYTES) };
+      return { key: compareKey, rangeEnd: end, result, target, value: fields.optionalBytes(m['value'], join(field, 'value'), MAX_REQUEST_BYTES) };
     case 'version':
-      return { ...base, target, version: operand('version') };
+      return { key: compareKey, rangeEnd: end, result, target, version: operand('version') };
     case 'createRevision':
-      return { ...base, target, createRevision: operand('createRevision') };
+      return { key: compareKey, rangeEnd: end, result, target, createRevision: operand('createRevision') };
     case 'modRevision':
-      return { ...base, target, modRevision: operand('modRevision') };
+      return { key: compareKey, rangeEnd: end, result, target, modRevision: operand('modRevision') };
     case 'lease':
-      return { ...base, target, lease: operand('lease') };
+      return { key: compareKey, rangeEnd: end, result, target, lease: operand('lease') };
   }
 }
 
 function validateOp(input: unknown, field: string, depth: number, maxOps: number): RequestOp {
-  const head = fields.record(input, field, ANY_COMMAND_FIELDS);
+  // The type's own field list is checked next; an unknown field is refused there.
+  const head = fields.map(input, field);
   const type = fields.oneOf(head['type'], join(field, 'type'), OP_TYPES);
   switch (type) {
     case 'range':
-      return { type, ...rangeFields(fields.record(input, field, ['type', ...RANGE_FIELDS]), field) };
+      return { type, ...rangeFields(fields.record(input, field, RANGE_OP_FIELDS), field) };
     case 'put':
       return validatePut(fields.record(input, field, PUT_FIELDS), field);
     case 'deleteRange':
@@ -376,7 +382,7 @@ function validateTopTxn(input: unknown, field: string): TxnCommand {
  * InvalidCommandError naming the first bad field.
  */
 export function validateCommand(input: unknown): Command {
-  const head = fields.record(input, '', ANY_COMMAND_FIELDS);
+  const head = fields.map(input, '');
   const type = fields.oneOf(head['type'], 'type', COMMAND_TYPES);
   switch (type) {
     case 'put':

@@ -11,7 +11,7 @@
 // main revision of the newest history entry (or 1, etcd's revision of an empty store).
 
 import type { RootDatabase } from 'lmdb';
-import { type BatchCommand, type Command, type RangeRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
+import { type BatchCommand, type Command, type RangeRequest, type RequestOp, type TxnRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
 import { compactHistory } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, leaseIdKey, plainBytes } from './keyspace.js';
@@ -258,7 +258,8 @@ export class MvccStore {
     for (const request of command.txns) {
       const txn = new WriteTxn(this.tables, this.reader, revision, compactRevision);
       try {
-        const response = this.tables.root.transactionSync(() => txn.txn(request));
+        // A txn that cannot be rejected needs no nested transaction to roll back alone.
+        const response = cannotBeRejected(request) ? txn.txn(request) : this.tables.root.transactionSync(() => txn.txn(request));
         outcomes.push({ status: 'applied', response });
       } catch (error) {
         if (!(error instanceof MvccError)) throw error;
@@ -370,6 +371,29 @@ export class MvccStore {
   restore(source: Uint8Array | Iterable<Uint8Array>): void {
     this.meta = restoreSnapshot(this.tables, source);
     this.notify([{ type: 'restored', revision: this.meta.currentRevision, compactRevision: this.meta.compactRevision }]);
+  }
+}
+
+/**
+ * Whether applying the txn can never throw an MvccError, whatever the state: only a put with a
+ * lease (which may not exist) or with ignoreValue/ignoreLease (the key may not), and a range at a
+ * given revision (compacted, or in the future), can be rejected. The registry's compare-and-put
+ * and compare-and-delete txns cannot.
+ */
+export function cannotBeRejected(txn: TxnRequest): boolean {
+  return txn.success.every(opCannotBeRejected) && txn.failure.every(opCannotBeRejected);
+}
+
+function opCannotBeRejected(op: RequestOp): boolean {
+  switch (op.type) {
+    case 'range':
+      return (op.revision ?? 0) === 0;
+    case 'put':
+      return (op.lease ?? 0) === 0 && op.ignoreValue !== true && op.ignoreLease !== true;
+    case 'deleteRange':
+      return true;
+    case 'txn':
+      return cannotBeRejected(op);
   }
 }
 
