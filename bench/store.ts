@@ -37,6 +37,8 @@ export interface StoreBenchResult {
   readonly p99Ms: number;
   readonly singleClientP50Ms: number;
   readonly cpuSecondsPer1000Writes: number;
+  /** The benchmark's own CPU (its gRPC clients), for telling a client-bound run from a server-bound one. */
+  readonly clientCpuSecondsPer1000Writes: number;
   /** kill -9 of the leader to the next successful write (Flotilla only). */
   readonly failoverMs?: number;
 }
@@ -77,6 +79,7 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   const latencies: number[] = [];
   let errors = 0;
   const cpuBefore = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const clientCpuBefore = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
@@ -108,6 +111,7 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuAfter = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const clientCpu = process.cpuUsage(clientCpuBefore);
   for (const c of conns) c.close();
   latencies.sort((a, b) => a - b);
   return {
@@ -117,6 +121,7 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
     p99Ms: Number(percentile(latencies, 99).toFixed(2)),
     singleClientP50Ms: Number(percentile(single, 50).toFixed(3)),
     cpuSecondsPer1000Writes: Number((((cpuAfter - cpuBefore) / Math.max(1, latencies.length)) * 1000).toFixed(3)),
+    clientCpuSecondsPer1000Writes: Number((((clientCpu.user + clientCpu.system) / 1e6 / Math.max(1, latencies.length)) * 1000).toFixed(3)),
   };
 }
 
