@@ -59,7 +59,10 @@ class CompareFailedError extends Error {
   override readonly name = 'CompareFailedError';
 }
 
-async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string, mode: BenchMode): Promise<StoreBenchResult> {
+async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string, mode: BenchMode, rate: number): Promise<StoreBenchResult> {
+  // With a rate, each client starts a write every clients/rate seconds (later if the last one is
+  // still running): the same offered load before and after a change, for comparing CPU per write.
+  const intervalMs = rate > 0 ? (1000 * clients) / rate : 0;
   const value = 'x'.repeat(valueBytes);
   // One gRPC channel per 10 clients (etcd's benchmark shares connections between clients too).
   const conns = Array.from({ length: Math.max(1, Math.ceil(clients / 10)) }, (_, i) => {
@@ -87,7 +90,14 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
       const client = conns[i % conns.length]!;
       const modRevisions = new Array<number>(TXN_KEYS_PER_CLIENT).fill(0);
       let n = 0;
+      let next = performance.now() + (intervalMs * i) / clients;
       while (performance.now() < end) {
+        if (intervalMs > 0) {
+          const wait = next - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          next += intervalMs;
+          if (performance.now() >= end) break;
+        }
         const t = performance.now();
         try {
           if (mode === BenchMode.Put) {
@@ -208,6 +218,8 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
       against: { type: 'string' },
       'tick-ms': { type: 'string', default: '100' },
       mode: { type: 'string', default: BenchMode.Put },
+      // Offered writes/s across all clients; 0 = as fast as they can.
+      rate: { type: 'string', default: '0' },
       // Without the failover step every master exits cleanly (so --cpu-prof profiles are written).
       'skip-failover': { type: 'boolean', default: false },
     },
@@ -219,6 +231,8 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   if (!Number.isInteger(clients) || clients < 1 || clients > MAX_CLIENTS) throw new Error(`--clients must be 1..${MAX_CLIENTS}`);
   if (!Number.isInteger(valueBytes) || valueBytes < 0 || valueBytes > 1024 * 1024) throw new Error('--value-size must be 0..1048576 bytes');
   if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new Error(`--seconds must be in (0, ${MAX_SECONDS}]`);
+  const rate = Number(values.rate);
+  if (!(rate >= 0 && rate <= 1_000_000)) throw new Error('--rate must be 0..1000000 writes/s');
   const mode = values.mode as BenchMode;
   if (!Object.values(BenchMode).includes(mode)) throw new Error(`--mode '${values.mode}': one of ${Object.values(BenchMode).join(', ')}`);
   if (values.against !== undefined && values.against !== 'etcd') throw new Error(`--against '${values.against}': only 'etcd' is supported`);
@@ -227,7 +241,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   let flotilla: StoreBenchResult;
   try {
     await cluster.waitLeader(30_000);
-    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla', mode);
+    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla', mode, rate);
     const leader = await cluster.waitLeader(10_000);
     const st = await cluster.status(leader.name);
     if (st !== undefined) {
@@ -248,7 +262,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
     const etcd = await startEtcd(30_000 + Math.floor(Math.random() * 10_000));
     let theirs: StoreBenchResult;
     try {
-      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd', mode);
+      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd', mode, rate);
     } finally {
       await etcd.stop();
     }

@@ -13,7 +13,7 @@ import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
 import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
 import { MAX_BATCH_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
 import { type EntryProposal, TxnBatcher } from './txn-batcher.js';
-import type { MvccStore } from './mvcc/kv-store.js';
+import type { LogEntryBytes, MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
 import type { RangeRequest, TxnRequest } from './mvcc/commands.js';
 
@@ -85,7 +85,20 @@ export class MvccStateMachine implements StateMachine {
   }
 
   applyEntries(entries: readonly Entry[]): void {
-    const batch: { index: number; bytes: Uint8Array | undefined }[] = [];
+    const { batch, envelopes } = this.unpack(entries);
+    if (batch.length === 0) return;
+    this.answer(batch, envelopes, this.mvcc.applyBatch(batch));
+  }
+
+  /** applyEntries through the store's asynchronous write batch, sharing the Raft append's commit. */
+  async applyEntriesAsync(entries: readonly Entry[]): Promise<void> {
+    const { batch, envelopes } = this.unpack(entries);
+    if (batch.length === 0) return;
+    this.answer(batch, envelopes, await this.mvcc.applyBatchAsync(batch));
+  }
+
+  private unpack(entries: readonly Entry[]): { batch: LogEntryBytes[]; envelopes: (Envelope | undefined)[] } {
+    const batch: LogEntryBytes[] = [];
     const envelopes: (Envelope | undefined)[] = [];
     for (const e of entries) {
       if (e.index <= this.mvcc.appliedIndex) continue;
@@ -96,8 +109,11 @@ export class MvccStateMachine implements StateMachine {
       batch.push({ index: e.index, bytes: env?.command });
       envelopes.push(env);
     }
-    if (batch.length === 0) return;
-    const outcomes = this.mvcc.applyBatch(batch);
+    return { batch, envelopes };
+  }
+
+  /** Tells the lease keeper, and answers this master's own writes, once their entries are committed. */
+  private answer(batch: readonly LogEntryBytes[], envelopes: readonly (Envelope | undefined)[], outcomes: readonly ApplyOutcome[]): void {
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.status === 'applied') this.onApplied?.(outcome.response, batch[i]!.bytes!);
@@ -107,7 +123,7 @@ export class MvccStateMachine implements StateMachine {
       if (p === undefined) continue;
       this.pending.delete(env.request);
       clearTimeout(p.timer);
-      p.resolve(outcomes[i]!);
+      p.resolve(outcome);
     }
   }
 

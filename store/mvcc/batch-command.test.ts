@@ -181,6 +181,25 @@ describe('applying a batch', () => {
     expect(Buffer.from(replica.store.snapshot())).toEqual(Buffer.from(snapshot));
   });
 
+  it('applyBatchAsync publishes to readers and watchers only once committed', async () => {
+    const { store } = newStore();
+    const heard: StoreChange[] = [];
+    store.subscribe((c) => heard.push(c));
+    const applying = store.applyBatchAsync([{ index: 1, bytes: encodeCommand(batch(create('/a', '1'), create('/b', '1'))) }]);
+    // Queued in lmdb-js's write batch: nothing is visible yet, and no other write may start.
+    expect(store.currentRevision).toBe(1);
+    expect(store.range({ key: utf8('/a') }).kvs).toHaveLength(0);
+    expect(heard).toHaveLength(0);
+    expect(() => store.apply(2, putCommand(utf8('/c'), utf8('1')))).toThrow(/asynchronous apply/);
+    const [outcome] = await applying;
+    expect(batchResponse(outcome!).outcomes.map((o) => o.status === 'applied' && o.response.revision)).toEqual([2, 3]);
+    expect(store.currentRevision).toBe(3);
+    expect(store.appliedIndex).toBe(1);
+    expect(text(store.range({ key: utf8('/b') }).kvs[0]?.value)).toBe('1');
+    expect(heard.map((c) => (c.type === 'applied' ? c.revision : -1))).toEqual([2, 3]);
+    expect(store.apply(2, putCommand(utf8('/c'), utf8('1'))).status).toBe('applied');
+  });
+
   it('applies identically to the same txns proposed one by one', () => {
     const txns = [create('/a', '1'), create('/b', '1'), update('/a', '2', 2), update('/b', '2', 99), create('/a', 'x')];
     const batched = newStore().store;
