@@ -11,7 +11,7 @@ import { NodeStoppedError } from '../raft/driver/raft-node.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
 import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
-import { MAX_BATCH_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
+import { MAX_BATCH_COMMAND_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
 import { type EntryProposal, TxnBatcher } from './txn-batcher.js';
 import type { LogEntryBytes, MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
@@ -144,7 +144,7 @@ export class MvccStateMachine implements StateMachine {
   /** track() for a command encoded by encodeCommand or encodeBatch (so canonical and within its bound). */
   trackEncoded(cmd: Uint8Array): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
     if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
-    if (cmd.byteLength > MAX_BATCH_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_BATCH_BYTES);
+    if (cmd.byteLength > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_BATCH_COMMAND_BYTES);
     const request = this.nextRequest++;
     let cancel: (err: Error) => void = () => {};
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {

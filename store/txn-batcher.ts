@@ -14,7 +14,7 @@
 // A batch of one goes into the log as a plain txn command: nothing changes for light traffic.
 
 import { TooManyRequestsError } from './backend.js';
-import { BATCH_OVERHEAD_BYTES, MAX_BATCH_BYTES, MAX_BATCH_TXNS, type TxnRequest, encodeBatch, encodeCommand } from './mvcc/commands.js';
+import { BATCH_OVERHEAD_BYTES, MAX_BATCH_COMMAND_BYTES, MAX_BATCH_TXNS, type TxnRequest, encodeBatch, encodeCommand } from './mvcc/commands.js';
 import type { ApplyOutcome, TxnResponse } from './mvcc/responses.js';
 
 /** Bound on txns accepted and not yet answered (queued for a batch, or in one being replicated). */
@@ -71,7 +71,7 @@ export class TxnBatcher {
   constructor(options: TxnBatcherOptions) {
     this.proposeEntry = options.proposeEntry;
     this.maxBatchTxns = Math.min(options.maxBatchTxns ?? MAX_BATCH_TXNS, MAX_BATCH_TXNS);
-    this.maxBatchBytes = Math.min(options.maxBatchBytes ?? MAX_BATCH_BYTES, MAX_BATCH_BYTES);
+    this.maxBatchBytes = Math.min(options.maxBatchBytes ?? MAX_BATCH_COMMAND_BYTES, MAX_BATCH_COMMAND_BYTES);
     this.maxPendingTxns = options.maxPendingTxns ?? MAX_PENDING_TXNS;
     this.defer = options.defer ?? ((fn) => setImmediate(fn));
   }

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import {
   type BatchCommand,
   type TxnRequest,
-  MAX_BATCH_BYTES,
+  MAX_BATCH_COMMAND_BYTES,
   MAX_BATCH_TXNS,
   MAX_REQUEST_BYTES,
   decodeCommand,
@@ -80,7 +80,7 @@ describe('batch command encoding', () => {
     expect(() => encodeCommand(batch(big('/a'), big('/b'), big('/c')))).toThrow(RequestTooLargeError);
     const pieces = ['/a', '/b', '/c'].map((k) => encodeCommand({ type: 'txn', ...big(k) }));
     expect(() => encodeBatch(pieces)).toThrow(RequestTooLargeError);
-    expect(MAX_BATCH_BYTES).toBeGreaterThan(MAX_REQUEST_BYTES);
+    expect(MAX_BATCH_COMMAND_BYTES).toBeGreaterThan(MAX_REQUEST_BYTES);
     // A txn inside a batch is held to one txn's limits (here: a duplicate key in a branch).
     const dup = txnCommand([], [putCommand(utf8('/d'), utf8('1')), putCommand(utf8('/d'), utf8('2'))]);
     expect(() => encodeCommand(batch(create('/k', 'v'), dup))).toThrow(/txns\[1\]\.success/);

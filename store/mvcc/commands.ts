@@ -24,7 +24,7 @@ export const MAX_BATCH_TXNS = 512;
  * append and the peer transport's 4 MiB message batch, so one batch entry never exceeds what one
  * append or one message carries.
  */
-export const MAX_BATCH_BYTES = 3 * 1024 * 1024;
+export const MAX_BATCH_COMMAND_BYTES = 3 * 1024 * 1024;
 
 /** etcd's default --max-txn-ops: the most compares, and the most ops in each branch, of one txn. */
 export const MAX_TXN_OPS = 128;
@@ -422,7 +422,7 @@ const commandPackr = new Packr({ useRecords: false, moreTypes: false });
 
 /** The bound on a command's encoded bytes: a batch may be larger than one request. */
 export function maxCommandBytes(type: CommandType): number {
-  return type === 'batch' ? MAX_BATCH_BYTES : MAX_REQUEST_BYTES;
+  return type === 'batch' ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
 }
 
 /** Validates, normalizes and encodes a command for proposal. */
@@ -449,7 +449,7 @@ function arrayHeader(length: number): Uint8Array {
 /**
  * The canonical bytes of a batch of txns, each already encoded by encodeCommand as a txn command
  * (so already validated and within one request's bound); nothing is validated or encoded again.
- * Throws RangeError when the count is not 1..MAX_BATCH_TXNS, RequestTooLargeError past MAX_BATCH_BYTES.
+ * Throws RangeError when the count is not 1..MAX_BATCH_TXNS, RequestTooLargeError past MAX_BATCH_COMMAND_BYTES.
  */
 export function encodeBatch(encodedTxns: readonly Uint8Array[]): Uint8Array {
   if (encodedTxns.length < 1 || encodedTxns.length > MAX_BATCH_TXNS) {
@@ -458,7 +458,7 @@ export function encodeBatch(encodedTxns: readonly Uint8Array[]): Uint8Array {
   const header = arrayHeader(encodedTxns.length);
   let length = BATCH_HEAD.length + header.length;
   for (const txn of encodedTxns) length += txn.length;
-  if (length > MAX_BATCH_BYTES) throw new RequestTooLargeError(length, MAX_BATCH_BYTES);
+  if (length > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(length, MAX_BATCH_COMMAND_BYTES);
   const bytes = new Uint8Array(length);
   bytes.set(BATCH_HEAD, 0);
   bytes.set(header, BATCH_HEAD.length);
@@ -484,7 +484,7 @@ export const BATCH_OVERHEAD_BYTES = BATCH_HEAD.length + 5;
  * InvalidCommandError (naming the field) on bad input; never anything else.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  const limit0 = startsWith(bytes, BATCH_HEAD) ? MAX_BATCH_BYTES : MAX_REQUEST_BYTES;
+  const limit0 = startsWith(bytes, BATCH_HEAD) ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
   if (bytes.length > limit0) throw new RequestTooLargeError(bytes.length, limit0);
   let decoded: unknown;
   try {
