@@ -251,6 +251,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
         proposalsPerBatch: Number((s.proposalsBatched / Math.max(1, s.proposalBatches)).toFixed(1)), largestProposalBatch: s.largestProposalBatch,
         persistMsPerReady: Number((s.persistMs / Math.max(1, s.readies)).toFixed(3)), applyMsPerReady: Number((s.applyMs / Math.max(1, s.readies)).toFixed(3)),
         messagesPerReady: Number((s.messagesSent / Math.max(1, s.readies)).toFixed(1)),
+        txnsPerBatch: Number((st.txnBatches.txns / Math.max(1, st.txnBatches.batches)).toFixed(1)), largestTxnBatch: st.txnBatches.largestBatch,
       })}\n`);
     }
     if (values['skip-failover'] !== true) flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };

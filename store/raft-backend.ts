@@ -38,7 +38,6 @@ import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
 import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
 import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
-import type { TxnBatcher } from './txn-batcher.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
@@ -163,10 +162,6 @@ export class RaftBackend implements Backend {
     return this.opts.member.store.proposeTxn(txn);
   }
 
-  /** How the txn batcher has been coalescing (for the master's /status). */
-  batchStats(): TxnBatcher['stats'] {
-    return this.opts.member.store.batcher.stats;
-  }
 
   async range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse> {
     if (this.closed) throw new BackendStoppedError();
