@@ -2,6 +2,8 @@
 // Flotilla cluster (started here, on loopback), printing writes/s, p50/p99 latency and the
 // masters' CPU seconds per 1,000 writes. `--against etcd` runs the same workload, through the
 // same client, against a three-member etcd (Debian's etcd-server) and prints the ratio.
+// `--mode txn` writes as the API's registry does: each write is a txn comparing the key's mod
+// revision and putting the new value (compare-and-put), on keys each client owns.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -16,8 +18,15 @@ const MAX_SECONDS = 600;
 /** Bound on concurrent clients. */
 const MAX_CLIENTS = 2_000;
 
+/** Keys each client cycles through in txn mode (it tracks their mod revisions). */
+const TXN_KEYS_PER_CLIENT = 10;
+
+export const BenchMode = { Put: 'put', Txn: 'txn' } as const;
+export type BenchMode = (typeof BenchMode)[keyof typeof BenchMode];
+
 export interface StoreBenchResult {
   readonly target: string;
+  readonly mode: BenchMode;
   readonly clients: number;
   readonly valueBytes: number;
   readonly seconds: number;
@@ -28,6 +37,8 @@ export interface StoreBenchResult {
   readonly p99Ms: number;
   readonly singleClientP50Ms: number;
   readonly cpuSecondsPer1000Writes: number;
+  /** The benchmark's own CPU (its gRPC clients), for telling a client-bound run from a server-bound one. */
+  readonly clientCpuSecondsPer1000Writes: number;
   /** kill -9 of the leader to the next successful write (Flotilla only). */
   readonly failoverMs?: number;
 }
@@ -43,7 +54,15 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string): Promise<StoreBenchResult> {
+/** A failed compare in txn mode: the client's idea of the key's mod revision was stale. */
+class CompareFailedError extends Error {
+  override readonly name = 'CompareFailedError';
+}
+
+async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string, mode: BenchMode, rate: number): Promise<StoreBenchResult> {
+  // With a rate, each client starts a write every clients/rate seconds (later if the last one is
+  // still running): the same offered load before and after a change, for comparing CPU per write.
+  const intervalMs = rate > 0 ? (1000 * clients) / rate : 0;
   const value = 'x'.repeat(valueBytes);
   // One gRPC channel per 10 clients (etcd's benchmark shares connections between clients too).
   const conns = Array.from({ length: Math.max(1, Math.ceil(clients / 10)) }, (_, i) => {
@@ -63,16 +82,36 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   const latencies: number[] = [];
   let errors = 0;
   const cpuBefore = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const clientCpuBefore = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
   await Promise.all(
     Array.from({ length: clients }, async (_, i) => {
       const client = conns[i % conns.length]!;
+      const modRevisions = new Array<number>(TXN_KEYS_PER_CLIENT).fill(0);
       let n = 0;
+      let next = performance.now() + (intervalMs * i) / clients;
       while (performance.now() < end) {
+        if (intervalMs > 0) {
+          const wait = next - performance.now();
+          if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+          next += intervalMs;
+          if (performance.now() >= end) break;
+        }
         const t = performance.now();
         try {
-          await client.put(`bench/${i}/${n++ % 1000}`, value);
+          if (mode === BenchMode.Put) {
+            await client.put(`bench/${i}/${n++ % 1000}`, value);
+          } else {
+            const k = n++ % TXN_KEYS_PER_CLIENT;
+            const revision = await client.compareAndPut(`bench/${i}/${k}`, modRevisions[k]!, value);
+            if (revision === undefined) {
+              // Stale after a write whose outcome was unknown: learn the key's revision again.
+              modRevisions[k] = (await client.get(`bench/${i}/${k}`))?.modRevision ?? 0;
+              throw new CompareFailedError(`bench/${i}/${k}: mod revision was not as expected`);
+            }
+            modRevisions[k] = revision;
+          }
           latencies.push(performance.now() - t);
         } catch {
           errors++;
@@ -82,15 +121,17 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   );
   const elapsed = (performance.now() - start) / 1000;
   const cpuAfter = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const clientCpu = process.cpuUsage(clientCpuBefore);
   for (const c of conns) c.close();
   latencies.sort((a, b) => a - b);
   return {
-    target, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
+    target, mode, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
     writesPerSecond: Math.round(latencies.length / elapsed),
     p50Ms: Number(percentile(latencies, 50).toFixed(2)),
     p99Ms: Number(percentile(latencies, 99).toFixed(2)),
     singleClientP50Ms: Number(percentile(single, 50).toFixed(3)),
     cpuSecondsPer1000Writes: Number((((cpuAfter - cpuBefore) / Math.max(1, latencies.length)) * 1000).toFixed(3)),
+    clientCpuSecondsPer1000Writes: Number((((clientCpu.user + clientCpu.system) / 1e6 / Math.max(1, latencies.length)) * 1000).toFixed(3)),
   };
 }
 
@@ -176,6 +217,11 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
       seconds: { type: 'string', default: '10' },
       against: { type: 'string' },
       'tick-ms': { type: 'string', default: '100' },
+      mode: { type: 'string', default: BenchMode.Put },
+      // Offered writes/s across all clients; 0 = as fast as they can.
+      rate: { type: 'string', default: '0' },
+      // Without the failover step every master exits cleanly (so --cpu-prof profiles are written).
+      'skip-failover': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -185,13 +231,17 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   if (!Number.isInteger(clients) || clients < 1 || clients > MAX_CLIENTS) throw new Error(`--clients must be 1..${MAX_CLIENTS}`);
   if (!Number.isInteger(valueBytes) || valueBytes < 0 || valueBytes > 1024 * 1024) throw new Error('--value-size must be 0..1048576 bytes');
   if (!(seconds > 0 && seconds <= MAX_SECONDS)) throw new Error(`--seconds must be in (0, ${MAX_SECONDS}]`);
+  const rate = Number(values.rate);
+  if (!(rate >= 0 && rate <= 1_000_000)) throw new Error('--rate must be 0..1000000 writes/s');
+  const mode = values.mode as BenchMode;
+  if (!Object.values(BenchMode).includes(mode)) throw new Error(`--mode '${values.mode}': one of ${Object.values(BenchMode).join(', ')}`);
   if (values.against !== undefined && values.against !== 'etcd') throw new Error(`--against '${values.against}': only 'etcd' is supported`);
 
   const cluster = await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000 });
   let flotilla: StoreBenchResult;
   try {
     await cluster.waitLeader(30_000);
-    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla');
+    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla', mode, rate);
     const leader = await cluster.waitLeader(10_000);
     const st = await cluster.status(leader.name);
     if (st !== undefined) {
@@ -201,9 +251,10 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
         proposalsPerBatch: Number((s.proposalsBatched / Math.max(1, s.proposalBatches)).toFixed(1)), largestProposalBatch: s.largestProposalBatch,
         persistMsPerReady: Number((s.persistMs / Math.max(1, s.readies)).toFixed(3)), applyMsPerReady: Number((s.applyMs / Math.max(1, s.readies)).toFixed(3)),
         messagesPerReady: Number((s.messagesSent / Math.max(1, s.readies)).toFixed(1)),
+        txnsPerBatch: Number((st.txnBatches.txns / Math.max(1, st.txnBatches.batches)).toFixed(1)), largestTxnBatch: st.txnBatches.largestBatch,
       })}\n`);
     }
-    flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };
+    if (values['skip-failover'] !== true) flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };
   } finally {
     await cluster.stop();
   }
@@ -212,7 +263,7 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
     const etcd = await startEtcd(30_000 + Math.floor(Math.random() * 10_000));
     let theirs: StoreBenchResult;
     try {
-      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd');
+      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd', mode, rate);
     } finally {
       await etcd.stop();
     }

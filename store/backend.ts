@@ -8,8 +8,8 @@
 // pass through unchanged; the errors below are the ones a replicated master adds. The face maps
 // each one to the gRPC status code and message etcd uses, so etcd clients react as they would to etcd.
 
-import type { Command, LeaseGrantCommand, RangeRequest } from './mvcc/commands.js';
-import type { RangeResponse, ResponseOf, LeaseGrantResponse } from './mvcc/responses.js';
+import type { BatchCommand, Command, LeaseGrantCommand, RangeRequest, TxnRequest } from './mvcc/commands.js';
+import type { RangeResponse, ResponseOf, LeaseGrantResponse, TxnResponse } from './mvcc/responses.js';
 import type { WatchRequest, WatchResponse } from './mvcc/watch.js';
 
 /**
@@ -36,8 +36,11 @@ export interface HeaderFacts {
 export const ReadConsistency = { Linearizable: 'linearizable', Serializable: 'serializable' } as const;
 export type ReadConsistency = (typeof ReadConsistency)[keyof typeof ReadConsistency];
 
-/** Commands a client may propose. A lease grant goes through leaseGrant: its id is the leader's choice. */
-export type ClientCommand = Exclude<Command, LeaseGrantCommand>;
+/**
+ * Commands a client may propose. A lease grant goes through leaseGrant (its id is the leader's
+ * choice); batches are the proposer's own doing (see proposeTxn).
+ */
+export type ClientCommand = Exclude<Command, LeaseGrantCommand | BatchCommand>;
 
 /**
  * A watcher on the store: an iterator of responses in revision order, ended by cancel(), or by an
@@ -117,6 +120,14 @@ export interface Backend {
    * RequestTooLargeError when the encoded command is over MAX_REQUEST_BYTES.
    */
   propose<C extends ClientCommand>(command: C): Promise<ResponseOf<C['type']>>;
+
+  /**
+   * Proposes one txn, coalesced with concurrent ones into batch entries (TxnBatcher): the caller
+   * gets its own response, with its own revision, or its own error, exactly as if it had proposed
+   * the txn alone with propose. Rejects like propose, and with TooManyRequestsError when
+   * MAX_PENDING_TXNS txns wait at this member.
+   */
+  proposeTxn(txn: TxnRequest): Promise<TxnResponse>;
 
   /** etcd's Range. Linearizable waits until this member has applied a read index; serializable reads at once. */
   range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse>;

@@ -135,6 +135,20 @@ export class StoreClient {
     return r.succeeded;
   }
 
+  /**
+   * Puts `next` at key if its mod revision is still `modRevision` (0: if it does not exist), as the
+   * API's registry writes objects. Resolves with the key's new mod revision, or undefined when the
+   * compare failed.
+   */
+  async compareAndPut(key: string, modRevision: number, next: string): Promise<number | undefined> {
+    const r = await this.call<Record<string, unknown>, TxnReply>('Txn', {
+      compare: [{ result: 'EQUAL', target: 'MOD', key: Buffer.from(key), mod_revision: modRevision }],
+      success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(next) } }],
+      failure: [],
+    });
+    return r.succeeded ? Number(r.header.revision) : undefined;
+  }
+
   close(): void {
     for (const c of this.clients) c.close();
   }

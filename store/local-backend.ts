@@ -30,9 +30,10 @@ import {
   TooManyLearnersError,
 } from './backend.js';
 import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
-import { type Command, type RangeRequest, encodeCommand } from './mvcc/commands.js';
+import { type Command, type RangeRequest, type TxnRequest, encodeCommand } from './mvcc/commands.js';
 import type { MvccStore } from './mvcc/kv-store.js';
-import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf } from './mvcc/responses.js';
+import type { ApplyOutcome, CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
+import { TxnBatcher } from './txn-batcher.js';
 import { type WatchRequest, WatchHub } from './mvcc/watch.js';
 
 /** The Raft term a local backend reports: it became leader once, at start. */
@@ -86,6 +87,7 @@ export class LocalBackend implements Backend {
   private readonly memberId: bigint;
   private members_: MemberRecord[];
   private readonly timers: unknown[] = [];
+  private readonly batcher: TxnBatcher;
   private closed = false;
 
   constructor(private readonly options: LocalBackendOptions) {
@@ -104,6 +106,12 @@ export class LocalBackend implements Backend {
       },
     ];
     this.hub = new WatchHub(this.store);
+    this.batcher = new TxnBatcher({
+      proposeEntry: (command) => {
+        const outcome = this.applyEncoded(command);
+        return { taken: Promise.resolve(), outcome: Promise.resolve(outcome) };
+      },
+    });
     this.keeper = new LeaseKeeper({
       clock: this.clock,
       revoke: (id) => this.propose({ type: 'leaseRevoke', id }),
@@ -147,8 +155,7 @@ export class LocalBackend implements Backend {
   /** Applies a command at the next log index, as a committed entry; the lease keeper hears of lease changes. */
   private apply(command: Command): CommandResponse {
     if (this.closed) throw new BackendStoppedError();
-    const entry = encodeCommand(command);
-    const outcome = this.store.applyEntry(this.store.appliedIndex + 1, entry);
+    const outcome = this.applyEncoded(encodeCommand(command));
     switch (outcome.status) {
       case 'rejected':
         throw outcome.error;
@@ -160,6 +167,17 @@ export class LocalBackend implements Backend {
     if (command.type === 'leaseGrant') this.keeper.granted(command.id, command.ttl);
     if (command.type === 'leaseRevoke') this.keeper.revoked(command.id);
     return outcome.response;
+  }
+
+  /** Applies an encoded command (by encodeCommand or encodeBatch) at the next log index. */
+  private applyEncoded(entry: Uint8Array): ApplyOutcome {
+    if (this.closed) throw new BackendStoppedError();
+    return this.store.applyEntry(this.store.appliedIndex + 1, entry);
+  }
+
+  async proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
+    if (this.closed) throw new BackendStoppedError();
+    return this.batcher.propose(txn);
   }
 
   async propose<C extends ClientCommand>(command: C): Promise<ResponseOf<C['type']>> {

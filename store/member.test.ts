@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Message, NodeId } from '../raft/core/types.js';
 import { StoreMember } from './member.js';
-import { putCommand } from './mvcc/commands.js';
+import { putCommand, rangeOp, txnCommand } from './mvcc/commands.js';
 import { text, utf8 } from './mvcc/testing.js';
 
 const quiet = { info: () => {}, warn: () => {}, error: (msg: string, f?: Record<string, unknown>) => console.error(msg, f) };
@@ -157,6 +157,53 @@ describe('waiting writes on a leader change', () => {
     // Cut the leader off: writes forwarded to it by a follower can never be applied.
     c.router.down.add(lead.id);
     const pending = Array.from({ length: 20 }, (_, i) => follower.store.write(putCommand(utf8(`lost${i}`), utf8('x'))));
+    const results = await Promise.allSettled(pending);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect(String((r as PromiseRejectedResult).reason)).toMatch(/request timed out|no leader/);
+    }
+  });
+});
+
+describe('the txn batcher across members', () => {
+  const create = (key: string, value: string) => {
+    const k = utf8(key);
+    return txnCommand([{ key: k, target: 'createRevision', result: 'equal', createRevision: 0 }], [putCommand(k, utf8(value))], [rangeOp(k)]);
+  };
+
+  it('concurrent txns through a leader and a follower take few entries; every member ends identical', async () => {
+    const c = cluster();
+    const lead = await c.leader();
+    const follower = [...c.router.members.values()].find((m) => m !== lead)!;
+    await put(follower, 'warm', '1'); // the follower knows the leader
+    const firstIndex = lead.store.mvcc.appliedIndex;
+    const results = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? lead : follower).store.proposeTxn(create(`t${i % 50}`, `v${i}`))),
+    );
+    // Each key was created once; the other txn on it saw it exist.
+    expect(results.filter((r) => r.succeeded)).toHaveLength(50);
+    const revisions = results.filter((r) => r.succeeded).map((r) => r.revision);
+    expect(new Set(revisions).size).toBe(50);
+    expect(lead.store.mvcc.appliedIndex - firstIndex).toBeLessThan(50);
+    const stats = lead.store.batcher.stats;
+    expect(stats.txns).toBeGreaterThan(stats.batches);
+    for (let i = 0; i < 300; i++) {
+      const applied = [...c.router.members.values()].map((m) => m.store.mvcc.appliedIndex);
+      if (applied.every((a) => a === applied[0])) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const snapshots = [...c.router.members.values()].map((m) => Buffer.from(m.store.mvcc.snapshot()));
+    expect(snapshots[1]).toEqual(snapshots[0]);
+    expect(snapshots[2]).toEqual(snapshots[0]);
+  });
+
+  it('a leader change fails every txn still waiting, as other writes are failed', async () => {
+    const c = cluster();
+    const lead = await c.leader();
+    const follower = [...c.router.members.values()].find((m) => m !== lead)!;
+    await put(follower, 'warm', '1');
+    c.router.down.add(lead.id);
+    const pending = Array.from({ length: 20 }, (_, i) => follower.store.proposeTxn(create(`lost${i}`, 'x')));
     const results = await Promise.allSettled(pending);
     for (const r of results) {
       expect(r.status).toBe('rejected');

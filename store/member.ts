@@ -56,6 +56,8 @@ export class StoreMember {
     }
     const mvcc = MvccStore.open(root);
     const machine = new MvccStateMachine(mvcc, opts.id, opts.logger);
+    // The store proposes through the node, and the node asks the store for gathered txns each turn.
+    let store: ReplicatedStore | undefined = undefined;
     const raft = new RaftNode({
       id: opts.id,
       storage,
@@ -70,8 +72,10 @@ export class StoreMember {
       ...(opts.compactionMargin !== undefined ? { compactionMargin: opts.compactionMargin } : {}),
       ...(opts.onConfChange ? { onConfChange: opts.onConfChange } : {}),
       onLeaderChange: () => machine.failWaiting(),
+      beforeTakingProposals: () => store?.gatherProposals(),
     });
-    return new StoreMember(opts.id, root, storage, raft, new ReplicatedStore(raft, machine));
+    store = new ReplicatedStore(raft, machine);
+    return new StoreMember(opts.id, root, storage, raft, store);
   }
 
   start(): void {

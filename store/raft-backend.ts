@@ -36,8 +36,8 @@ import type { LeaderForwarder } from './leader-forwarder.js';
 import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import type { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
-import { decodeCommand, type Command, type RangeRequest } from './mvcc/commands.js';
-import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf } from './mvcc/responses.js';
+import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
+import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
@@ -156,6 +156,12 @@ export class RaftBackend implements Backend {
   async propose<C extends ClientCommand>(command: C): Promise<ResponseOf<C['type']>> {
     return (await this.proposeAny(command)) as ResponseOf<C['type']>;
   }
+
+  async proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
+    if (this.closed) throw new BackendStoppedError();
+    return this.opts.member.store.proposeTxn(txn);
+  }
+
 
   async range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse> {
     if (this.closed) throw new BackendStoppedError();

@@ -10,11 +10,12 @@ import { RequestTooLargeError } from './mvcc/errors.js';
 import { NodeStoppedError } from '../raft/driver/raft-node.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
-import type { CommandResponse } from './mvcc/responses.js';
-import { MAX_REQUEST_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
-import type { MvccStore } from './mvcc/kv-store.js';
+import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
+import { MAX_BATCH_COMMAND_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
+import { type EntryProposal, TxnBatcher } from './txn-batcher.js';
+import type { LogEntryBytes, MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
-import type { RangeRequest } from './mvcc/commands.js';
+import type { RangeRequest, TxnRequest } from './mvcc/commands.js';
 
 /** Bound on writes waiting for their entry to be applied at this master. */
 export const MAX_PENDING_WRITES = 20_000;
@@ -84,7 +85,20 @@ export class MvccStateMachine implements StateMachine {
   }
 
   applyEntries(entries: readonly Entry[]): void {
-    const batch: { index: number; bytes: Uint8Array | undefined }[] = [];
+    const { batch, envelopes } = this.unpack(entries);
+    if (batch.length === 0) return;
+    this.answer(batch, envelopes, this.mvcc.applyBatch(batch));
+  }
+
+  /** applyEntries through the store's asynchronous write batch, sharing the Raft append's commit. */
+  async applyEntriesAsync(entries: readonly Entry[]): Promise<void> {
+    const { batch, envelopes } = this.unpack(entries);
+    if (batch.length === 0) return;
+    this.answer(batch, envelopes, await this.mvcc.applyBatchAsync(batch));
+  }
+
+  private unpack(entries: readonly Entry[]): { batch: LogEntryBytes[]; envelopes: (Envelope | undefined)[] } {
+    const batch: LogEntryBytes[] = [];
     const envelopes: (Envelope | undefined)[] = [];
     for (const e of entries) {
       if (e.index <= this.mvcc.appliedIndex) continue;
@@ -95,8 +109,11 @@ export class MvccStateMachine implements StateMachine {
       batch.push({ index: e.index, bytes: env?.command });
       envelopes.push(env);
     }
-    if (batch.length === 0) return;
-    const outcomes = this.mvcc.applyBatch(batch);
+    return { batch, envelopes };
+  }
+
+  /** Tells the lease keeper, and answers this master's own writes, once their entries are committed. */
+  private answer(batch: readonly LogEntryBytes[], envelopes: readonly (Envelope | undefined)[], outcomes: readonly ApplyOutcome[]): void {
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
       if (outcome.status === 'applied') this.onApplied?.(outcome.response, batch[i]!.bytes!);
@@ -106,7 +123,7 @@ export class MvccStateMachine implements StateMachine {
       if (p === undefined) continue;
       this.pending.delete(env.request);
       clearTimeout(p.timer);
-      p.resolve(outcomes[i]!);
+      p.resolve(outcome);
     }
   }
 
@@ -121,8 +138,13 @@ export class MvccStateMachine implements StateMachine {
   /** Registers a write; returns its entry payload and the promise of its outcome. */
   track(command: Command): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
     if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
-    const cmd = encodeCommand(command);
-    if (cmd.byteLength > MAX_REQUEST_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_REQUEST_BYTES);
+    return this.trackEncoded(encodeCommand(command));
+  }
+
+  /** track() for a command encoded by encodeCommand or encodeBatch (so canonical and within its bound). */
+  trackEncoded(cmd: Uint8Array): { payload: Uint8Array; outcome: Promise<ApplyOutcome>; cancel: (err: Error) => void } {
+    if (this.pending.size >= MAX_PENDING_WRITES) throw new TooManyRequestsError(MAX_PENDING_WRITES);
+    if (cmd.byteLength > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(cmd.byteLength, MAX_BATCH_COMMAND_BYTES);
     const request = this.nextRequest++;
     let cancel: (err: Error) => void = () => {};
     const outcome = new Promise<ApplyOutcome>((resolve, reject) => {
@@ -163,10 +185,25 @@ export class MvccStateMachine implements StateMachine {
 }
 
 export class ReplicatedStore {
+  /** Coalesces this master's concurrent txns into batch entries. */
+  readonly batcher: TxnBatcher;
+
   constructor(
     readonly raft: RaftNode,
     readonly machine: MvccStateMachine,
-  ) {}
+  ) {
+    this.batcher = new TxnBatcher({ proposeEntry: (command) => this.proposeEntry(command) });
+  }
+
+  /** Proposes one txn through the batcher; resolves with its own response once applied here. */
+  proposeTxn(txn: TxnRequest): Promise<TxnResponse> {
+    return this.batcher.propose(txn);
+  }
+
+  /** The Raft node's beforeTakingProposals hook: the txns gathered so far join this turn's append. */
+  gatherProposals(): void {
+    this.batcher.flush();
+  }
 
   get mvcc(): MvccStore {
     return this.machine.mvcc;
@@ -174,13 +211,25 @@ export class ReplicatedStore {
 
   /** Proposes a command through Raft and resolves with the result of applying it. */
   async write(command: Command): Promise<ApplyOutcome> {
-    const { payload, outcome, cancel } = this.machine.track(command);
-    try {
-      await this.raft.propose(payload);
-    } catch (err) {
-      cancel(translateProposalError(err as Error));
-    }
+    const { taken, outcome } = this.proposeEntry(encodeCommand(command));
+    await taken.catch(() => {});
     return outcome;
+  }
+
+  /**
+   * Proposes an encoded command (a TxnBatcher's entry). Throws TooManyRequestsError at once when
+   * MAX_PENDING_WRITES entries wait; a refusal by Raft rejects both promises.
+   */
+  proposeEntry(command: Uint8Array): EntryProposal {
+    const { payload, outcome, cancel } = this.machine.trackEncoded(command);
+    const taken = this.raft.propose(payload).catch((err: unknown) => {
+      const translated = translateProposalError(err as Error);
+      cancel(translated);
+      throw translated;
+    });
+    // The caller may attend to the outcome only; a refusal reaches it there too.
+    taken.catch(() => {});
+    return { taken, outcome };
   }
 
   /** A range read: linearizable by default (ReadIndex), or serializable (local, possibly stale). */

@@ -6,6 +6,7 @@ import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
 import type { ConfState, Message, NodeId } from '../raft/core/types.js';
 import type { PeerSender, RaftNodeStats } from '../raft/driver/raft-node.js';
+import type { TxnBatcherStats } from './txn-batcher.js';
 import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
 import { StoreMember } from './member.js';
@@ -70,6 +71,8 @@ export interface MasterStatusReport {
   readonly learners: readonly string[];
   readonly etcdEndpoint: string;
   readonly raftStats: RaftNodeStats;
+  /** How this master's txn batcher coalesced writes (entries proposed, txns in them, the largest). */
+  readonly txnBatches: TxnBatcherStats;
   /** process.memoryUsage() of the master, in bytes. */
   readonly memory: { readonly rss: number; readonly heapUsed: number };
 }
@@ -252,6 +255,7 @@ export class Master {
       learners: st.confState.learners.map(nameOf),
       etcdEndpoint: this.config.etcdListen ?? '',
       raftStats: { ...this.member.raft.stats },
+      txnBatches: this.member.store.batcher.stats,
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
     };
   }

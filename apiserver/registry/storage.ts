@@ -83,8 +83,14 @@ export type SwapOutcome =
   | { readonly ok: true; readonly revision: number }
   | { readonly ok: false; readonly current: StoredValue | undefined };
 
+/**
+ * What ObjectStorage needs of the store. Writes go through proposeTxn (the Backend's txn batcher,
+ * one log entry for many concurrent writes); a backend without it gets one entry per write.
+ */
+export type StorageBackend = Pick<Backend, 'propose' | 'range'> & Partial<Pick<Backend, 'proposeTxn'>>;
+
 export class ObjectStorage {
-  constructor(private readonly backend: Pick<Backend, 'propose' | 'range'>) {}
+  constructor(private readonly backend: StorageBackend) {}
 
   /** A linearizable read unless told otherwise. */
   async get(key: string, serializable = false): Promise<StoredValue | undefined> {
@@ -149,7 +155,8 @@ export class ObjectStorage {
 
   private async txn(compare: Compare[], success: RequestOp[], failure: RequestOp[]): Promise<TxnResponse> {
     try {
-      return await this.backend.propose({ type: 'txn', compare, success, failure });
+      const txn = { compare, success, failure };
+      return await (this.backend.proposeTxn !== undefined ? this.backend.proposeTxn(txn) : this.backend.propose({ type: 'txn', ...txn }));
     } catch (err) {
       throw storeError(err);
     }

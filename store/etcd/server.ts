@@ -16,6 +16,7 @@ import {
 } from '@grpc/grpc-js';
 import { type Backend, ReadConsistency } from '../backend.js';
 import { MAX_REQUEST_BYTES } from '../mvcc/commands.js';
+import type { ResponseOp, TxnResponse } from '../mvcc/responses.js';
 import { EtcdRpcError, EtcdStatus, type RpcStatus, serviceError, statusOf } from './errors.js';
 import { KeepAliveStream, type WireLeaseKeepAliveResponse } from './keepalive-stream.js';
 import { etcdServices } from './proto.js';
@@ -45,6 +46,15 @@ import {
   wireTxnResponse,
 } from './responses.js';
 import { WatchStream } from './watch-stream.js';
+
+/** The response of a txn's only op, which must be of `type`. */
+function singleOpResponse<T extends ResponseOp['type']>(txn: TxnResponse, type: T): Extract<ResponseOp, { type: T }> {
+  const response = txn.responses[0];
+  if (txn.responses.length !== 1 || response === undefined || response.type !== type) {
+    throw new Error(`a txn of one ${type} was answered with ${txn.responses.map((r) => r.type).join(', ') || 'nothing'}`);
+  }
+  return response as Extract<ResponseOp, { type: T }>;
+}
 
 /** etcd's grpcOverheadBytes: room for the envelope around a request of MAX_REQUEST_BYTES. */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;
@@ -109,16 +119,20 @@ function kvService(backend: Backend): UntypedServiceImplementation {
       const response = await backend.range(range, consistency);
       return wireRangeResponse(response, header(response.revision));
     }),
+    // Put and DeleteRange go through the txn batcher as txns of one op (etcd applies them as
+    // txns too): the same writes, revision, errors and watch events, coalesced with other writes.
     Put: unary(async (request) => {
-      const response = await backend.propose(readPutRequest(request));
+      const response = singleOpResponse(await backend.proposeTxn({ compare: [], success: [readPutRequest(request)], failure: [] }), 'put');
       return wirePutResponse(response, header(response.revision));
     }),
     DeleteRange: unary(async (request) => {
-      const response = await backend.propose(readDeleteRangeRequest(request));
+      const txn = { compare: [], success: [readDeleteRangeRequest(request)], failure: [] };
+      const response = singleOpResponse(await backend.proposeTxn(txn), 'deleteRange');
       return wireDeleteRangeResponse(response, header(response.revision));
     }),
     Txn: unary(async (request) => {
-      const response = await backend.propose(readTxnRequest(request));
+      // Through the txn batcher: coalesced with concurrent txns, answered as if proposed alone.
+      const response = await backend.proposeTxn(readTxnRequest(request));
       return wireTxnResponse(response, header(response.revision));
     }),
     Compact: unary(async (request) => {

@@ -12,6 +12,20 @@ import { checkBranchWrites } from './txn-intervals.js';
 /** etcd's default --max-request-bytes: 1.5 MiB. Bounds an encoded command in the log. */
 export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
 
+/**
+ * The most txns in one batch command. A batch is applied in one go on every master, so this bounds
+ * the time one log entry holds the apply loop (and the watch events one entry produces).
+ */
+export const MAX_BATCH_TXNS = 512;
+
+/**
+ * Bound on an encoded batch command. Larger than MAX_REQUEST_BYTES so that any single txn (itself
+ * at most MAX_REQUEST_BYTES) always fits a batch with others, and below the Raft driver's 4 MiB
+ * append and the peer transport's 4 MiB message batch, so one batch entry never exceeds what one
+ * append or one message carries.
+ */
+export const MAX_BATCH_COMMAND_BYTES = 3 * 1024 * 1024;
+
 /** etcd's default --max-txn-ops: the most compares, and the most ops in each branch, of one txn. */
 export const MAX_TXN_OPS = 128;
 
@@ -124,6 +138,15 @@ export interface CompactCommand {
   readonly type: 'compact';
   readonly revision: number;
 }
+/**
+ * Independent txns in one log entry (the proposer coalesced concurrent writes). Applied in order,
+ * each exactly as if it had been proposed alone: its own compares, its own revision when it writes,
+ * its own outcome — a txn rejected at apply (an unknown lease...) rolls back alone.
+ */
+export interface BatchCommand {
+  readonly type: 'batch';
+  readonly txns: readonly TxnRequest[];
+}
 /** The id is chosen by the proposer (the leader), so every master grants the same lease. */
 export interface LeaseGrantCommand {
   readonly type: 'leaseGrant';
@@ -144,6 +167,7 @@ export type Command =
   | PutCommand
   | DeleteRangeCommand
   | TxnCommand
+  | BatchCommand
   | CompactCommand
   | LeaseGrantCommand
   | LeaseRevokeCommand;
@@ -202,7 +226,7 @@ const SORT_ORDERS = Object.values(SortOrder);
 const SORT_TARGETS = Object.values(SortTarget);
 const COMPARE_RESULTS = Object.values(CompareResult);
 const COMPARE_TARGETS = Object.values(CompareTarget);
-const COMMAND_TYPES: readonly CommandType[] = ['put', 'deleteRange', 'txn', 'compact', 'leaseGrant', 'leaseRevoke'];
+const COMMAND_TYPES: readonly CommandType[] = ['put', 'deleteRange', 'txn', 'batch', 'compact', 'leaseGrant', 'leaseRevoke'];
 const OP_TYPES: readonly RequestOp['type'][] = ['range', 'put', 'deleteRange', 'txn'];
 const MAX_REVISION = Number.MAX_SAFE_INTEGER;
 
@@ -213,11 +237,7 @@ const RANGE_FIELDS = [
 const PUT_FIELDS = ['type', 'key', 'value', 'lease', 'prevKv', 'ignoreValue', 'ignoreLease'] as const;
 const DELETE_FIELDS = ['type', 'key', 'rangeEnd', 'prevKv'] as const;
 const TXN_FIELDS = ['type', 'compare', 'success', 'failure'] as const;
-/** Every field any command or op may have: the first, shape-only check before `type` is known. */
-const ANY_COMMAND_FIELDS: readonly string[] = [
-  ...new Set([...RANGE_FIELDS, ...PUT_FIELDS, ...DELETE_FIELDS, ...TXN_FIELDS, 'revision', 'id', 'ttl']),
-];
-
+const RANGE_OP_FIELDS = ['type', ...RANGE_FIELDS] as const;
 function key(m: FieldRecord, field: string): Uint8Array {
   return fields.bytes(m['key'], join(field, 'key'), { maxBytes: MAX_KEY_BYTES, nonEmpty: true });
 }
@@ -284,37 +304,47 @@ function validateDeleteRange(m: FieldRecord, field: string): DeleteRangeCommand 
   };
 }
 
+/** The fields a compare of each target may have: its operand and no other target's. */
+const compareFields = (target: CompareTarget): readonly string[] => ['key', 'rangeEnd', 'result', 'target', target];
+const COMPARE_FIELDS: Record<CompareTarget, readonly string[]> = {
+  value: compareFields('value'),
+  version: compareFields('version'),
+  createRevision: compareFields('createRevision'),
+  modRevision: compareFields('modRevision'),
+  lease: compareFields('lease'),
+};
+
 function validateCompare(input: unknown, field: string): Compare {
-  const head = fields.record(input, field, ['key', 'rangeEnd', 'result', 'target', ...COMPARE_TARGETS]);
+  const head = fields.map(input, field);
   const target = fields.oneOf(head['target'], join(field, 'target'), COMPARE_TARGETS);
-  const m = fields.record(input, field, ['key', 'rangeEnd', 'result', 'target', target]);
-  const base = {
-    key: key(m, field),
-    rangeEnd: rangeEnd(m, field),
-    result: fields.oneOf(m['result'], join(field, 'result'), COMPARE_RESULTS),
-  };
+  const m = fields.record(input, field, COMPARE_FIELDS[target]);
+  const compareKey = key(m, field);
+  const end = rangeEnd(m, field);
+  const result = fields.oneOf(m['result'], join(field, 'result'), COMPARE_RESULTS);
   const operand = (name: string): number =>
     fields.optionalInteger(m[name], join(field, name), -Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+  // Written out per target (not spread from a base) so that every compare has one shape.
   switch (target) {
     case 'value':
-      return { ...base, target, value: fields.optionalBytes(m['value'], join(field, 'value'), MAX_REQUEST_BYTES) };
+      return { key: compareKey, rangeEnd: end, result, target, value: fields.optionalBytes(m['value'], join(field, 'value'), MAX_REQUEST_BYTES) };
     case 'version':
-      return { ...base, target, version: operand('version') };
+      return { key: compareKey, rangeEnd: end, result, target, version: operand('version') };
     case 'createRevision':
-      return { ...base, target, createRevision: operand('createRevision') };
+      return { key: compareKey, rangeEnd: end, result, target, createRevision: operand('createRevision') };
     case 'modRevision':
-      return { ...base, target, modRevision: operand('modRevision') };
+      return { key: compareKey, rangeEnd: end, result, target, modRevision: operand('modRevision') };
     case 'lease':
-      return { ...base, target, lease: operand('lease') };
+      return { key: compareKey, rangeEnd: end, result, target, lease: operand('lease') };
   }
 }
 
 function validateOp(input: unknown, field: string, depth: number, maxOps: number): RequestOp {
-  const head = fields.record(input, field, ANY_COMMAND_FIELDS);
+  // The type's own field list is checked next; an unknown field is refused there.
+  const head = fields.map(input, field);
   const type = fields.oneOf(head['type'], join(field, 'type'), OP_TYPES);
   switch (type) {
     case 'range':
-      return { type, ...rangeFields(fields.record(input, field, ['type', ...RANGE_FIELDS]), field) };
+      return { type, ...rangeFields(fields.record(input, field, RANGE_OP_FIELDS), field) };
     case 'put':
       return validatePut(fields.record(input, field, PUT_FIELDS), field);
     case 'deleteRange':
@@ -339,23 +369,33 @@ function validateTxn(m: FieldRecord, field: string, depth: number, maxOps: numbe
   };
 }
 
+/** A txn that is a command of its own (or one of a batch's): every limit of one txn applies. */
+function validateTopTxn(input: unknown, field: string): TxnCommand {
+  const txn = validateTxn(fields.record(input, field, TXN_FIELDS), field, 0, MAX_TXN_OPS);
+  checkBranchWrites(txn.success, join(field, 'success'));
+  checkBranchWrites(txn.failure, join(field, 'failure'));
+  return txn;
+}
+
 /**
  * Validates an untrusted value as a command and returns its normalized form. Throws
  * InvalidCommandError naming the first bad field.
  */
 export function validateCommand(input: unknown): Command {
-  const head = fields.record(input, '', ANY_COMMAND_FIELDS);
+  const head = fields.map(input, '');
   const type = fields.oneOf(head['type'], 'type', COMMAND_TYPES);
   switch (type) {
     case 'put':
       return validatePut(fields.record(input, '', PUT_FIELDS), '');
     case 'deleteRange':
       return validateDeleteRange(fields.record(input, '', DELETE_FIELDS), '');
-    case 'txn': {
-      const txn = validateTxn(fields.record(input, '', TXN_FIELDS), '', 0, MAX_TXN_OPS);
-      checkBranchWrites(txn.success, 'success');
-      checkBranchWrites(txn.failure, 'failure');
-      return txn;
+    case 'txn':
+      return validateTopTxn(input, '');
+    case 'batch': {
+      const m = fields.record(input, '', ['type', 'txns']);
+      const txns = fields.array(m['txns'], 'txns', MAX_BATCH_TXNS);
+      if (txns.length === 0) throw commandFieldError('txns', 'a batch holds at least one txn');
+      return { type, txns: txns.map((txn, i) => validateTopTxn(txn, `txns[${i}]`)) };
     }
     case 'compact': {
       const m = fields.record(input, '', ['type', 'revision']);
@@ -380,21 +420,72 @@ export function validateCommand(input: unknown): Command {
 // command always encodes to the same bytes.
 const commandPackr = new Packr({ useRecords: false, moreTypes: false });
 
+/** The bound on a command's encoded bytes: a batch may be larger than one request. */
+export function maxCommandBytes(type: CommandType): number {
+  return type === 'batch' ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
+}
+
 /** Validates, normalizes and encodes a command for proposal. */
 export function encodeCommand(command: Command): Uint8Array {
   const normalized = validateCommand(command);
   const bytes = commandPackr.pack(normalized);
-  if (bytes.length > MAX_REQUEST_BYTES) throw new RequestTooLargeError(bytes.length, MAX_REQUEST_BYTES);
+  const limit = maxCommandBytes(normalized.type);
+  if (bytes.length > limit) throw new RequestTooLargeError(bytes.length, limit);
   // A copy: msgpackr hands out views of a buffer it shares between calls.
   return new Uint8Array(bytes);
 }
+
+// The batch header as commandPackr writes `{ type: 'batch', txns: [...] }`: a map16 of two entries
+// (msgpackr writes every plain object as a map16), then the array header. msgpack values concatenate, so a batch of already-encoded txn commands is
+// this header followed by their bytes, byte for byte what encodeCommand would produce.
+const BATCH_HEAD = Uint8Array.from([0xde, 0x00, 0x02, 0xa4, ...Buffer.from('type'), 0xa5, ...Buffer.from('batch'), 0xa4, ...Buffer.from('txns')]);
+
+function arrayHeader(length: number): Uint8Array {
+  if (length < 16) return Uint8Array.of(0x90 | length);
+  if (length < 0x1_0000) return Uint8Array.of(0xdc, length >> 8, length & 0xff);
+  return Uint8Array.of(0xdd, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
+}
+
+/**
+ * The canonical bytes of a batch of txns, each already encoded by encodeCommand as a txn command
+ * (so already validated and within one request's bound); nothing is validated or encoded again.
+ * Throws RangeError when the count is not 1..MAX_BATCH_TXNS, RequestTooLargeError past MAX_BATCH_COMMAND_BYTES.
+ */
+export function encodeBatch(encodedTxns: readonly Uint8Array[]): Uint8Array {
+  if (encodedTxns.length < 1 || encodedTxns.length > MAX_BATCH_TXNS) {
+    throw new RangeError(`a batch holds 1..${MAX_BATCH_TXNS} txns, not ${encodedTxns.length}`);
+  }
+  const header = arrayHeader(encodedTxns.length);
+  let length = BATCH_HEAD.length + header.length;
+  for (const txn of encodedTxns) length += txn.length;
+  if (length > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(length, MAX_BATCH_COMMAND_BYTES);
+  const bytes = new Uint8Array(length);
+  bytes.set(BATCH_HEAD, 0);
+  bytes.set(header, BATCH_HEAD.length);
+  let offset = BATCH_HEAD.length + header.length;
+  for (const txn of encodedTxns) {
+    bytes.set(txn, offset);
+    offset += txn.length;
+  }
+  return bytes;
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+/** Bytes a batch adds around its txns' own encodings, at most. */
+export const BATCH_OVERHEAD_BYTES = BATCH_HEAD.length + 5;
 
 /**
  * Decodes and validates a command read from the log. Throws RequestTooLargeError or
  * InvalidCommandError (naming the field) on bad input; never anything else.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  if (bytes.length > MAX_REQUEST_BYTES) throw new RequestTooLargeError(bytes.length, MAX_REQUEST_BYTES);
+  const limit0 = startsWith(bytes, BATCH_HEAD) ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
+  if (bytes.length > limit0) throw new RequestTooLargeError(bytes.length, limit0);
   let decoded: unknown;
   try {
     decoded = commandPackr.unpack(bytes);
@@ -402,5 +493,8 @@ export function decodeCommand(bytes: Uint8Array): Command {
     const reason = cause instanceof Error ? cause.message : String(cause);
     throw new InvalidCommandError('(bytes)', `not a msgpack value: ${reason}`, { cause });
   }
-  return validateCommand(decoded);
+  const command = validateCommand(decoded);
+  const limit = maxCommandBytes(command.type);
+  if (bytes.length > limit) throw new RequestTooLargeError(bytes.length, limit);
+  return command;
 }

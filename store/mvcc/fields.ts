@@ -16,8 +16,8 @@ export type FieldRecord = { readonly [name: string]: unknown };
 export class FieldReader {
   constructor(readonly fail: FieldErrorFactory) {}
 
-  /** A plain map whose keys are all among `allowed` (unknown fields are refused, not ignored). */
-  record(value: unknown, field: string, allowed: readonly string[]): FieldRecord {
+  /** A plain map, its fields not yet checked (read its discriminating field, then call record). */
+  map(value: unknown, field: string): FieldRecord {
     if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
       throw this.fail(field === '' ? ROOT_FIELD : field, 'must be a map');
     }
@@ -25,7 +25,13 @@ export class FieldReader {
     if (prototype !== Object.prototype && prototype !== null) {
       throw this.fail(field === '' ? ROOT_FIELD : field, 'must be a plain map');
     }
-    for (const name of Object.keys(value)) {
+    return value as FieldRecord;
+  }
+
+  /** A plain map whose keys are all among `allowed` (unknown fields are refused, not ignored). */
+  record(value: unknown, field: string, allowed: readonly string[]): FieldRecord {
+    this.map(value, field);
+    for (const name of Object.keys(value as object)) {
       if (!allowed.includes(name)) throw this.fail(join(field, name), 'unknown field');
     }
     return value as FieldRecord;

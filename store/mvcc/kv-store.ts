@@ -11,12 +11,12 @@
 // main revision of the newest history entry (or 1, etcd's revision of an empty store).
 
 import type { RootDatabase } from 'lmdb';
-import { type Command, type RangeRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
+import { type BatchCommand, type Command, type RangeRequest, type RequestOp, type TxnRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
 import { compactHistory } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, leaseIdKey, plainBytes } from './keyspace.js';
 import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
-import type { ApplyOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
+import type { ApplyOutcome, BatchResponse, BatchTxnOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
 import { restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
 import {
   INITIAL_META,
@@ -40,6 +40,12 @@ export type StoreChange =
   /** The whole state was replaced by a snapshot. */
   | { readonly type: 'restored'; readonly revision: number; readonly compactRevision: number };
 
+/** A committed log entry's index and command bytes (undefined: an entry with no command). */
+export interface LogEntryBytes {
+  readonly index: number;
+  readonly bytes: Uint8Array | undefined;
+}
+
 /** Called synchronously after each commit. Must not throw (an exception reaches apply's caller). */
 export type StoreListener = (change: StoreChange) => void;
 
@@ -50,10 +56,17 @@ export interface StoreStats {
   readonly leases: number;
 }
 
+/** The writes of one revision. */
+interface RevisionWrites {
+  readonly revision: number;
+  readonly events: readonly WatchEvent[];
+}
+
 interface Execution {
   readonly response: CommandResponse;
   readonly meta: MetaState;
-  readonly events: readonly WatchEvent[];
+  /** In revision order: one per command that wrote, or one per txn that wrote in a batch. */
+  readonly writes: readonly RevisionWrites[];
 }
 
 /**
@@ -68,13 +81,21 @@ export const APPLY_BATCH_TXN_FLAGS = 0x1 | 0x2 | 0x40000;
 export class MvccStore {
   private readonly reader: MvccReader;
   private readonly listeners = new Set<StoreListener>();
-  /** A copy of mvcc.meta as last committed. */
+  /**
+   * The counters as applied so far, which may be ahead of the committed state while an
+   * applyBatchAsync transaction is being committed; applying reads these.
+   */
   private meta: MetaState;
+  /** The counters as last committed and published (readers and watchers see these). */
+  private visibleMeta: MetaState;
+  /** Set while an applyBatchAsync transaction is in flight: no other write may start. */
+  private asyncApplyInFlight = false;
 
   private constructor(private readonly tables: MvccTables) {
     this.reader = new MvccReader(tables);
     const metaBytes = tables.meta.get(META_STATE_KEY);
     this.meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes);
+    this.visibleMeta = this.meta;
   }
 
   /** Opens (creating if needed) the store's sub-databases in an already-open environment. */
@@ -88,11 +109,11 @@ export class MvccStore {
   }
 
   get currentRevision(): number {
-    return this.meta.currentRevision;
+    return this.visibleMeta.currentRevision;
   }
 
   get compactRevision(): number {
-    return this.meta.compactRevision;
+    return this.visibleMeta.compactRevision;
   }
 
   /**
@@ -102,6 +123,7 @@ export class MvccStore {
    */
   apply(index: number, command: Command): ApplyOutcome {
     checkIndex(index);
+    this.checkNoAsyncApply();
     if (index <= this.meta.appliedIndex) return { status: 'skipped', index };
     let normalized: Command;
     try {
@@ -116,6 +138,7 @@ export class MvccStore {
   /** Applies an entry's encoded command; undecodable bytes are rejected like any invalid command. */
   applyEntry(index: number, bytes: Uint8Array): ApplyOutcome {
     checkIndex(index);
+    if (this.deferredChanges === undefined) this.checkNoAsyncApply();
     if (index <= this.meta.appliedIndex) return { status: 'skipped', index };
     let command: Command;
     try {
@@ -133,21 +156,13 @@ export class MvccStore {
    * transaction, so a rejected command rolls back alone. Watchers hear of the changes only after
    * the outer transaction commits. An entry with no bytes carries no command (markApplied).
    */
-  applyBatch(entries: readonly { readonly index: number; readonly bytes: Uint8Array | undefined }[]): ApplyOutcome[] {
+  applyBatch(entries: readonly LogEntryBytes[]): ApplyOutcome[] {
+    this.checkNoAsyncApply();
     const outcomes: ApplyOutcome[] = [];
     const deferred: StoreChange[] = [];
     this.deferredChanges = deferred;
     try {
-      this.tables.root.transactionSync(() => {
-        for (const e of entries) {
-          if (e.bytes === undefined || e.bytes.byteLength === 0) {
-            this.markApplied(e.index);
-            outcomes.push({ status: 'skipped', index: e.index });
-          } else {
-            outcomes.push(this.applyEntry(e.index, e.bytes));
-          }
-        }
-      }, APPLY_BATCH_TXN_FLAGS);
+      this.tables.root.transactionSync(() => this.applyInTransaction(entries, outcomes), APPLY_BATCH_TXN_FLAGS);
     } finally {
       this.deferredChanges = undefined;
     }
@@ -155,9 +170,53 @@ export class MvccStore {
     return outcomes;
   }
 
+  /**
+   * applyBatch through lmdb-js's asynchronous write batch: the entries are applied (on this
+   * thread) inside the batch's transaction, and committed with it on lmdb-js's writer thread, so a
+   * Raft append queued just before shares the commit and its fsync, and the event loop never waits
+   * for the disk. Readers and watchers see the changes only once committed; no other write may
+   * start until the promise settles. Rejects only on an I/O failure (the master must stop).
+   */
+  async applyBatchAsync(entries: readonly LogEntryBytes[]): Promise<ApplyOutcome[]> {
+    this.checkNoAsyncApply();
+    const outcomes: ApplyOutcome[] = [];
+    const deferred: StoreChange[] = [];
+    this.asyncApplyInFlight = true;
+    try {
+      await this.tables.root.childTransaction(() => {
+        this.deferredChanges = deferred;
+        try {
+          this.applyInTransaction(entries, outcomes);
+        } finally {
+          this.deferredChanges = undefined;
+        }
+      });
+    } finally {
+      this.asyncApplyInFlight = false;
+    }
+    this.notify(deferred);
+    return outcomes;
+  }
+
+  private applyInTransaction(entries: readonly LogEntryBytes[], outcomes: ApplyOutcome[]): void {
+    for (const e of entries) {
+      if (e.bytes === undefined || e.bytes.byteLength === 0) {
+        this.markApplied(e.index);
+        outcomes.push({ status: 'skipped', index: e.index });
+      } else {
+        outcomes.push(this.applyEntry(e.index, e.bytes));
+      }
+    }
+  }
+
+  private checkNoAsyncApply(): void {
+    if (this.asyncApplyInFlight) throw new Error('a write started while an asynchronous apply is being committed');
+  }
+
   /** Records an entry that carries no command (Raft's empty entry, a configuration change). */
   markApplied(index: number): void {
     checkIndex(index);
+    if (this.deferredChanges === undefined) this.checkNoAsyncApply();
     if (index <= this.meta.appliedIndex) return;
     this.commitMeta({ ...this.meta, appliedIndex: index });
   }
@@ -165,6 +224,8 @@ export class MvccStore {
   private commitMeta(meta: MetaState): void {
     this.tables.root.transactionSync(() => this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta)));
     this.meta = meta;
+    // Inside an outer transaction, readers see it once that commits (notify publishes it).
+    if (this.deferredChanges === undefined) this.visibleMeta = meta;
   }
 
   /**
@@ -186,10 +247,7 @@ export class MvccStore {
     }
     const before = this.meta;
     this.meta = execution.meta;
-    const changes: StoreChange[] = [];
-    if (execution.events.length > 0) {
-      changes.push({ type: 'applied', revision: execution.meta.currentRevision, events: execution.events });
-    }
+    const changes: StoreChange[] = execution.writes.map((w) => ({ type: 'applied', revision: w.revision, events: w.events }));
     if (execution.meta.compactRevision !== before.compactRevision) {
       changes.push({ type: 'compacted', compactRevision: execution.meta.compactRevision });
     }
@@ -203,6 +261,12 @@ export class MvccStore {
     const txn = new WriteTxn(this.tables, this.reader, begin.currentRevision, begin.compactRevision);
     let compactRevision = begin.compactRevision;
     let response: CommandResponse;
+    if (command.type === 'batch') {
+      const batch = this.executeBatch(command);
+      const meta: MetaState = { appliedIndex: index, currentRevision: batch.response.revision, compactRevision };
+      this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
+      return { response: batch.response, meta, writes: batch.writes };
+    }
     switch (command.type) {
       case 'put':
         response = txn.put(command);
@@ -233,17 +297,47 @@ export class MvccStore {
     }
     const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision };
     this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
-    return { response, meta, events: txn.events };
+    return { response, meta, writes: txn.events.length > 0 ? [{ revision: txn.revision, events: txn.events }] : [] };
+  }
+
+  /**
+   * A batch's txns in order, each in a nested transaction of its own: one rejected (an MvccError)
+   * rolls back alone and takes no revision; the next starts from the revision the last write left.
+   */
+  private executeBatch(command: BatchCommand): { response: BatchResponse; writes: RevisionWrites[] } {
+    const { compactRevision } = this.meta;
+    let revision = this.meta.currentRevision;
+    const outcomes: BatchTxnOutcome[] = [];
+    const writes: RevisionWrites[] = [];
+    for (const request of command.txns) {
+      const txn = new WriteTxn(this.tables, this.reader, revision, compactRevision);
+      try {
+        // A txn that cannot be rejected needs no nested transaction to roll back alone.
+        const response = cannotBeRejected(request) ? txn.txn(request) : this.tables.root.transactionSync(() => txn.txn(request));
+        outcomes.push({ status: 'applied', response });
+      } catch (error) {
+        if (!(error instanceof MvccError)) throw error;
+        outcomes.push({ status: 'rejected', error });
+        continue;
+      }
+      if (txn.events.length > 0) {
+        writes.push({ revision: txn.revision, events: txn.events });
+        revision = txn.revision;
+      }
+    }
+    return { response: { type: 'batch', revision, outcomes }, writes };
   }
 
   /** Set while applyBatch runs: changes wait here until its transaction commits. */
   private deferredChanges: StoreChange[] | undefined = undefined;
 
+  /** Publishes the applied state to readers and tells listeners, once it is committed. */
   private notify(changes: readonly StoreChange[]): void {
     if (this.deferredChanges !== undefined) {
       this.deferredChanges.push(...changes);
       return;
     }
+    this.visibleMeta = this.meta;
     let failure: { error: unknown } | undefined;
     for (const change of changes) {
       for (const listener of [...this.listeners]) {
@@ -269,7 +363,7 @@ export class MvccStore {
    * FutureRevisionError.
    */
   range(request: RangeRequest): RangeResponse {
-    return this.reader.range(validateRangeRequest(request), this.meta);
+    return this.reader.range(validateRangeRequest(request), this.visibleMeta);
   }
 
   /**
@@ -278,10 +372,9 @@ export class MvccStore {
    * history (including tombstones at the compact revision itself).
    */
   readEvents(query: HistoryQuery): HistoryBatch {
-    if (query.fromRevision <= this.meta.compactRevision) {
-      throw new CompactedError(query.fromRevision, this.meta.compactRevision);
-    }
-    return this.reader.readEvents({ ...query, toRevision: Math.min(query.toRevision, this.meta.currentRevision) });
+    const visible = this.visibleMeta;
+    if (query.fromRevision <= visible.compactRevision) throw new CompactedError(query.fromRevision, visible.compactRevision);
+    return this.reader.readEvents({ ...query, toRevision: Math.min(query.toRevision, visible.currentRevision) });
   }
 
   /** Every lease in id order, with its granted TTL and attached keys. */
@@ -331,8 +424,32 @@ export class MvccStore {
    * SnapshotFormatError nothing changes. Watchers then catch up from the restored history.
    */
   restore(source: Uint8Array | Iterable<Uint8Array>): void {
+    this.checkNoAsyncApply();
     this.meta = restoreSnapshot(this.tables, source);
     this.notify([{ type: 'restored', revision: this.meta.currentRevision, compactRevision: this.meta.compactRevision }]);
+  }
+}
+
+/**
+ * Whether applying the txn can never throw an MvccError, whatever the state: only a put with a
+ * lease (which may not exist) or with ignoreValue/ignoreLease (the key may not), and a range at a
+ * given revision (compacted, or in the future), can be rejected. The registry's compare-and-put
+ * and compare-and-delete txns cannot.
+ */
+export function cannotBeRejected(txn: TxnRequest): boolean {
+  return txn.success.every(opCannotBeRejected) && txn.failure.every(opCannotBeRejected);
+}
+
+function opCannotBeRejected(op: RequestOp): boolean {
+  switch (op.type) {
+    case 'range':
+      return (op.revision ?? 0) === 0;
+    case 'put':
+      return (op.lease ?? 0) === 0 && op.ignoreValue !== true && op.ignoreLease !== true;
+    case 'deleteRange':
+      return true;
+    case 'txn':
+      return cannotBeRejected(op);
   }
 }
 

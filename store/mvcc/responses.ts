@@ -65,6 +65,19 @@ export interface TxnResponse {
 
 export type ResponseOp = RangeResponse | PutResponse | DeleteRangeResponse | TxnResponse;
 
+/** One txn of a batch: applied with its response, or rejected alone with the error it failed with. */
+export type BatchTxnOutcome =
+  | { readonly status: 'applied'; readonly response: TxnResponse }
+  | { readonly status: 'rejected'; readonly error: MvccError };
+
+export interface BatchResponse {
+  readonly type: 'batch';
+  /** The store's revision after the whole batch. */
+  readonly revision: number;
+  /** One outcome per txn, in the batch's order. */
+  readonly outcomes: readonly BatchTxnOutcome[];
+}
+
 export interface CompactResponse {
   readonly type: 'compact';
   readonly revision: number;
@@ -86,6 +99,7 @@ export type CommandResponse =
   | PutResponse
   | DeleteRangeResponse
   | TxnResponse
+  | BatchResponse
   | CompactResponse
   | LeaseGrantResponse
   | LeaseRevokeResponse;
