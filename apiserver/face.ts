@@ -41,7 +41,7 @@ export function readApiTokens(file: string | undefined, envToken: string | undef
 }
 
 export async function startApiFace(
-  backend: Pick<Backend, 'propose' | 'range' | 'watch' | 'header'>,
+  backend: Pick<Backend, 'propose' | 'proposeTxn' | 'range' | 'watch' | 'header'>,
   opts: { masterName: string; logger: Logger; tokens: ReadonlyMap<string, string> | undefined },
 ): Promise<ApiFace & { server: ApiServer }> {
   const server = new ApiServer({ backend, kinds: servedKinds(), tokens: opts.tokens, masterName: opts.masterName, logger: opts.logger, clock: systemClock });

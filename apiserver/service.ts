@@ -52,7 +52,7 @@ export interface ServedKind extends KindHandler {
 }
 
 export interface ApiServerOptions {
-  readonly backend: Pick<Backend, 'propose' | 'range' | 'watch' | 'header'>;
+  readonly backend: Pick<Backend, 'propose' | 'proposeTxn' | 'range' | 'watch' | 'header'>;
   readonly kinds: readonly ServedKind[];
   /** Bearer token → user name. Undefined: no authentication (logged loudly at start). */
   readonly tokens: ReadonlyMap<string, string> | undefined;

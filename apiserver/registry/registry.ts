@@ -44,7 +44,7 @@ export interface KindHandler {
 }
 
 export interface RegistryDeps {
-  readonly backend: Pick<Backend, 'propose' | 'range'>;
+  readonly backend: Pick<Backend, 'proposeTxn' | 'range'>;
   readonly kinds: (kind: string) => KindHandler | undefined;
   /** Milliseconds since the epoch; creationTimestamp and deletionTimestamp come from it. */
   readonly now: () => number;

@@ -85,9 +85,9 @@ export type SwapOutcome =
 
 /**
  * What ObjectStorage needs of the store. Writes go through proposeTxn (the Backend's txn batcher,
- * one log entry for many concurrent writes); a backend without it gets one entry per write.
+ * one log entry for many concurrent writes).
  */
-export type StorageBackend = Pick<Backend, 'propose' | 'range'> & Partial<Pick<Backend, 'proposeTxn'>>;
+export type StorageBackend = Pick<Backend, 'range' | 'proposeTxn'>;
 
 export class ObjectStorage {
   constructor(private readonly backend: StorageBackend) {}
@@ -156,7 +156,7 @@ export class ObjectStorage {
   private async txn(compare: Compare[], success: RequestOp[], failure: RequestOp[]): Promise<TxnResponse> {
     try {
       const txn = { compare, success, failure };
-      return await (this.backend.proposeTxn !== undefined ? this.backend.proposeTxn(txn) : this.backend.propose({ type: 'txn', ...txn }));
+      return await this.backend.proposeTxn(txn);
     } catch (err) {
       throw storeError(err);
     }
