@@ -31,6 +31,9 @@ export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --lis
   --scheduler-profile F   the scheduler's profile (JSON or YAML: plugins and weights)
 `;
 
+/** How long a stopping master waits for its scheduler to release the Lease. */
+export const SCHEDULER_STOP_TIMEOUT_MS = 2_000;
+
 export async function masterCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -107,8 +110,12 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
-  // The scheduler goes first and releases its Lease, so a standby takes over at once.
-  await scheduler?.stop().catch(() => {});
+  // The scheduler goes first and releases its Lease, so a standby takes over at once — if the
+  // cluster can still commit that: when it cannot (the other masters are stopping too), the lease
+  // simply expires, and the master must not hang waiting.
+  if (scheduler !== undefined) {
+    await Promise.race([scheduler.stop().catch(() => {}), new Promise((r) => setTimeout(r, SCHEDULER_STOP_TIMEOUT_MS).unref())]);
+  }
   await schedulerClient?.close();
   await master.close();
   return 0;

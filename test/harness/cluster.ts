@@ -2,7 +2,7 @@
 // directory and log file. Only processes this harness started are signalled, by their PID.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +125,14 @@ export class TestCluster {
     const proc = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
+    // How the process ended, for post-mortems (FLOTILLA_KEEP_CLUSTER keeps the logs).
+    proc.once('exit', (code, signal) => {
+      try {
+        appendFileSync(m.logFile, `${JSON.stringify({ ts: new Date().toISOString(), harness: 'exit', code, signal })}\n`);
+      } catch {
+        // the folder may already be gone
+      }
+    });
     m.proc = proc;
   }
 

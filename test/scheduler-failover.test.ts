@@ -1,0 +1,122 @@
+// The masters' schedulers across a failover: kill -9 the master whose scheduler holds the Lease in
+// the middle of a run; a standby on another master takes over, and at the end every pod is bound,
+// none was ever bound twice (a watch sees each pod's nodeName set once), and no node holds more
+// requests than its allocatable.
+
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { cpuMillis } from '../apiserver/resources/quantity.js';
+import type { ApiClient } from '../client/api-client.js';
+import type { Lease, Node, Pod } from '../proto/api/types.js';
+import { TestCluster } from './harness/cluster.js';
+
+const NODES = 40;
+const PODS = 1_500;
+/** 4 cpu per node and 100m per pod: room for 1,600 pods, so the last pods test the fit filter. */
+const NODE_CPU = '4';
+const POD_CPU = '100m';
+
+let cluster: TestCluster;
+let api: ApiClient;
+
+async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+beforeAll(async () => {
+  cluster = await TestCluster.start({ tickMs: 50 });
+  await cluster.waitLeader();
+  api = cluster.api();
+  await eventually(() => api.get('Namespace', 'default'));
+}, 60_000);
+
+afterAll(async () => {
+  await api?.close();
+  await cluster?.stop();
+});
+
+test('kill -9 of the active scheduler\'s master mid-run: every pod bound once, no node over allocatable', async () => {
+  const nodes: Node[] = Array.from({ length: NODES }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: `n${i}`, labels: { 'kubernetes.io/hostname': `n${i}` } },
+    spec: {},
+    status: {
+      capacity: { cpu: NODE_CPU, memory: '16Gi', pods: '110' },
+      allocatable: { cpu: NODE_CPU, memory: '16Gi', pods: '110' },
+      conditions: [{ type: 'Ready', status: 'True' }],
+    },
+  }));
+  for (const r of await api.bulkCreate('Node', nodes)) expect(r.ok).toBe(true);
+  const holder = await eventually(async () => {
+    const lease = await api.get<Lease>('Lease', 'flotilla-scheduler', 'kube-system');
+    const id = lease.spec?.holderIdentity ?? '';
+    if (id === '') throw new Error('no scheduler holds the lease yet');
+    return id;
+  }, 30_000);
+  const victim = cluster.members.find((m) => holder.startsWith(`${m.name}-`))!;
+  const survivors = cluster.members.filter((m) => m !== victim).map((m) => m.name);
+
+  // A watch on a surviving master records every change of each pod's nodeName.
+  const watcher = cluster.api([survivors[0]!]);
+  const start = await watcher.list('Pod', { namespace: 'default', limit: 1 });
+  const boundTo = new Map<string, string>();
+  const rebinds: string[] = [];
+  const ac = new AbortController();
+  let watchError: unknown;
+  const watching = (async () => {
+    for await (const ev of watcher.watch<Pod>('Pod', { namespace: 'default', resourceVersion: start.resourceVersion, signal: ac.signal })) {
+      const name = ev.object.metadata.name ?? '';
+      const node = ev.object.spec?.nodeName ?? '';
+      if (ev.type === 'BOOKMARK' || node === '') continue;
+      const before = boundTo.get(name);
+      if (before !== undefined && before !== node) rebinds.push(`${name}: ${before} -> ${node}`);
+      boundTo.set(name, node);
+    }
+  })().catch((err: unknown) => {
+    if (!ac.signal.aborted) watchError = err;
+  });
+
+  const pods: Pod[] = Array.from({ length: PODS }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `p${i}`, namespace: 'default' },
+    spec: { containers: [{ name: 'c', image: 'pause', resources: { requests: { cpu: POD_CPU, memory: '64Mi' } } }] },
+  }));
+  const creator = cluster.api(survivors);
+  try {
+    for (let i = 0; i < PODS; i += 500) for (const r of await creator.bulkCreate('Pod', pods.slice(i, i + 500))) expect(r.ok).toBe(true);
+    // Mid-run: some pods bound, many not.
+    await eventually(async () => {
+      if (watchError !== undefined) throw new Error(`the watch failed: ${String(watchError)}`);
+      if (boundTo.size < 200) throw new Error(`only ${boundTo.size} bound`);
+    });
+    expect(boundTo.size).toBeLessThan(PODS);
+    await cluster.signal(victim.name, 'SIGKILL');
+
+    // The standby takes the lease once it expires (15 s) and binds the rest.
+    await eventually(async () => {
+      if (boundTo.size < PODS) throw new Error(`${boundTo.size}/${PODS} bound`);
+    }, 90_000);
+    ac.abort();
+    await watching;
+
+    const listed = await creator.listAll<Pod>('Pod', { namespace: 'default' });
+    expect(listed.items.filter((p) => (p.spec?.nodeName ?? '') === '')).toEqual([]);
+    const requested = new Map<string, number>();
+    for (const p of listed.items) requested.set(p.spec!.nodeName!, (requested.get(p.spec!.nodeName!) ?? 0) + cpuMillis(POD_CPU));
+    for (const [node, milli] of requested) expect(milli, node).toBeLessThanOrEqual(cpuMillis(NODE_CPU));
+    expect(rebinds).toEqual([]);
+    const lease = await creator.get<Lease>('Lease', 'flotilla-scheduler', 'kube-system');
+    expect(lease.spec?.holderIdentity?.startsWith(`${victim.name}-`)).toBe(false);
+  } finally {
+    await Promise.all([creator.close(), watcher.close()]);
+  }
+}, 180_000);
