@@ -11,6 +11,7 @@
 // requests than its allocatable. A progress bar on stderr; one JSON line on `out`; exit 1 when the
 // verification fails.
 
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cpuMillis, memoryBytes } from '../apiserver/resources/quantity.js';
@@ -28,6 +29,7 @@ export const NODE_LEASE_DURATION_SECONDS = 40;
 /** Status reports (pod Running) are flushed at least this often. */
 export const STATUS_FLUSH_MS = 50;
 export const PROGRESS_INTERVAL_MS = 500;
+export const WATCHES_PER_CONNECTION = 500;
 export const MAX_NODES = 20_000;
 export const MAX_PODS = 1_000_000;
 
@@ -119,7 +121,18 @@ class SimulatedAgents {
   reported = 0;
   errors = 0;
 
-  constructor(private readonly client: ApiClient, private readonly names: readonly string[]) {}
+  /** Watch streams share connections: at most WATCHES_PER_CONNECTION per client (the server allows 1,000). */
+  private readonly watchClients: ApiClient[] = [];
+
+  constructor(
+    private readonly client: ApiClient,
+    private readonly names: readonly string[],
+    newClient: () => ApiClient,
+  ) {
+    for (let i = 0; i < names.length; i += WATCHES_PER_CONNECTION) this.watchClients.push(newClient());
+    // One abort signal ends every node's watch.
+    setMaxListeners(names.length + 10, this.abort.signal);
+  }
 
   async register(cpu: string, memory: string, pods: string): Promise<void> {
     for (const batch of chunks(this.names, BULK_BATCH)) {
@@ -137,7 +150,7 @@ class SimulatedAgents {
   }
 
   start(): void {
-    for (const name of this.names) void this.watchOwnPods(name);
+    this.names.forEach((name, i) => void this.watchOwnPods(name, this.watchClients[Math.floor(i / WATCHES_PER_CONNECTION)]!));
     this.timers.push(setInterval(() => void this.flushStatus(), STATUS_FLUSH_MS));
     this.timers.push(setInterval(() => void this.renewLeases(), NODE_LEASE_RENEW_MS));
   }
@@ -146,13 +159,14 @@ class SimulatedAgents {
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
     await this.flushStatus();
+    await Promise.all(this.watchClients.map((c) => c.close()));
   }
 
-  private async watchOwnPods(name: string): Promise<void> {
+  private async watchOwnPods(name: string, client: ApiClient): Promise<void> {
     let resourceVersion = '';
     while (!this.abort.signal.aborted) {
       try {
-        for await (const ev of this.client.watch<Pod>('Pod', { fieldSelector: `spec.nodeName=${name}`, resourceVersion, allowBookmarks: true, signal: this.abort.signal })) {
+        for await (const ev of client.watch<Pod>('Pod', { fieldSelector: `spec.nodeName=${name}`, resourceVersion, allowBookmarks: true, signal: this.abort.signal })) {
           resourceVersion = ev.object.metadata.resourceVersion ?? resourceVersion;
           if ((ev.type === 'ADDED' || ev.type === 'MODIFIED') && ev.object.status?.phase !== 'Running') this.toReport.set(`${ev.object.metadata.namespace ?? ''}/${ev.object.metadata.name ?? ''}`, ev.object);
         }
@@ -315,7 +329,8 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
   const endpoints = values.endpoints?.split(',') ?? cluster?.members.map((m) => m.listen) ?? [];
   const token = values.token ?? process.env['FLOTILLA_TOKEN'] ?? (cluster !== undefined ? TEST_API_TOKEN : undefined);
   const client = new ApiClient({ endpoints, ...(token !== undefined ? { token } : {}) });
-  const agents = new SimulatedAgents(client, Array.from({ length: nodeCount }, (_, i) => `sim-node-${i}`));
+  const newClient = (): ApiClient => new ApiClient({ endpoints, ...(token !== undefined ? { token } : {}) });
+  const agents = new SimulatedAgents(client, Array.from({ length: nodeCount }, (_, i) => `sim-node-${i}`), newClient);
   const timeline = new Timeline();
   let scheduler: Awaited<ReturnType<typeof runSchedulerWithClient>> | undefined;
   try {
