@@ -123,6 +123,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
 
     let written = 0;
     let writeErrors = 0;
+    let firstWriteError: string | undefined;
     const perTick = Math.max(1, Math.round((rate * WRITE_TICK_MS) / 1000));
     const start = performance.now();
     const end = start + seconds * 1000;
@@ -147,10 +148,15 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
             const t = now();
             writeLatencies.push(t - sentAt);
             for (const p of batch) ackedAt.set(p.metadata.name ?? '', t);
-            writeErrors += r.filter((x) => !x.ok).length;
+            for (const x of r) {
+              if (x.ok) continue;
+              writeErrors++;
+              firstWriteError ??= `${x.error.codeName}: ${x.error.message}`;
+            }
           },
-          () => {
+          (err: unknown) => {
             writeErrors += batch.length;
+            firstWriteError ??= (err as Error).message;
           },
         ),
       );
@@ -163,6 +169,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     ac.abort();
     await Promise.all(watching);
 
+    const loops = await Promise.all(cluster.members.map(async (m) => ({ [m.name]: (await fetchStatus(m.listen)).eventLoopDelayMs })));
     latencies.sort((a, b) => a - b);
     writeLatencies.sort((a, b) => a - b);
     // After the writer's acknowledgement: the watch path alone (an event that beat the ack counts 0).
@@ -184,7 +191,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
-    out.write(`${JSON.stringify({ bench: 'watch', ...result, writeErrors, streamErrors })}\n`);
+    out.write(`${JSON.stringify({ bench: 'watch', ...result, writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({}, ...loops) })}\n`);
     return result.missing === 0 && streamErrors === 0 ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));

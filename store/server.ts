@@ -2,6 +2,7 @@
 // status (GET /status), the Raft member over LMDB, and the etcd v3 gRPC endpoint on --etcd-listen.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
 import type { ConfState, Message, NodeId } from '../raft/core/types.js';
@@ -75,7 +76,13 @@ export interface MasterStatusReport {
   readonly txnBatches: TxnBatcherStats;
   /** process.memoryUsage() of the master, in bytes. */
   readonly memory: { readonly rss: number; readonly heapUsed: number };
+  /** How late the event loop ran timers since the master started (stalls show here first). */
+  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
 }
+
+/** The event loop's delay, sampled for the master's whole life (perf_hooks, 20 ms resolution). */
+const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+loopDelay.enable();
 
 export interface EtcdFace {
   close(): Promise<void>;
@@ -257,6 +264,7 @@ export class Master {
       raftStats: { ...this.member.raft.stats },
       txnBatches: this.member.store.batcher.stats,
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
+      eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     };
   }
 
