@@ -269,28 +269,34 @@ export class ApiServer {
    * (the predicate runs once per event per matching watcher).
    */
   private filterOf(k: ServedKind, req: { namespace: string; labelSelector: string; fieldSelector: string }): {
+    /** The whole filter, for reads that do not use the index. */
     predicate: (obj: ApiObject) => boolean;
     index?: { name: string; value: string };
+    /** What is left to check once the index has matched. */
+    indexedPredicate: (obj: ApiObject) => boolean;
   } {
     const labels = parseLabelSelector(req.labelSelector);
     const fields = parseFieldSelector(req.fieldSelector, k.selectableFieldNames, k.kind);
     const namespace = k.namespaced ? req.namespace : '';
     const noLabels = labels.requirements.length === 0;
-    const noFields = fields.requirements.length === 0;
-    const predicate = (obj: ApiObject): boolean =>
-      (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (noFields || fields.matches(k.selectableFields(obj)));
     const node = fields.requiredEquals().get('spec.nodeName');
-    if (node !== undefined && k.selectableFieldNames.includes('spec.nodeName')) return { predicate, index: { name: 'spec.nodeName', value: node } };
-    if (namespace !== '') return { predicate, index: { name: 'metadata.namespace', value: namespace } };
-    return { predicate };
+    const nodeIndexed = node !== undefined && k.selectableFieldNames.includes('spec.nodeName');
+    // A node agent's `spec.nodeName=N` is answered by the index alone: no per-event field check.
+    const onlyNodeField = nodeIndexed && fields.requirements.length === 1;
+    const make = (checkFields: boolean) => (obj: ApiObject): boolean =>
+      (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (!checkFields || fields.matches(k.selectableFields(obj)));
+    const predicate = make(fields.requirements.length > 0);
+    if (nodeIndexed) return { predicate, index: { name: 'spec.nodeName', value: node }, indexedPredicate: make(!onlyNodeField) };
+    if (namespace !== '') return { predicate, index: { name: 'metadata.namespace', value: namespace }, indexedPredicate: predicate };
+    return { predicate, indexedPredicate: predicate };
   }
 
   private async list(req: ListRequestMsg): Promise<{ items: StoredObjectMsg[]; resourceVersion: string; continue: string }> {
     const k = this.served(req.kind);
-    const { predicate, index } = this.filterOf(k, req);
+    const { predicate, index, indexedPredicate } = this.filterOf(k, req);
     if (req.resourceVersion === '0') {
       const cache = this.caches.get(k.kind)!;
-      const filter: CacheFilter<ApiObject> = { ...(index !== undefined ? { index } : {}), predicate };
+      const filter: CacheFilter<ApiObject> = { ...(index !== undefined ? { index } : {}), predicate: indexedPredicate };
       const listed = cache.list(filter);
       const items = req.limit > 0 ? listed.items.slice(0, req.limit) : listed.items;
       return { items: items.map((o) => this.stored(k.kind, o)), resourceVersion: String(listed.revision), continue: '' };
@@ -325,12 +331,12 @@ export class ApiServer {
 
   private async watch(req: WatchRequestMsg, ctx: CallContext, sink: TypedServerStreamSink<WatchEventMsg>): Promise<void> {
     const k = this.served(req.kind);
-    const { predicate, index } = this.filterOf(k, req);
+    const { index, indexedPredicate } = this.filterOf(k, req);
     const fromRevision = rvParam(req.resourceVersion, 'resourceVersion');
     const cache = this.caches.get(k.kind)!;
     const watcher = cache.watch({
       ...(fromRevision !== undefined ? { fromRevision } : {}),
-      filter: { ...(index !== undefined ? { index } : {}), predicate },
+      filter: { ...(index !== undefined ? { index } : {}), predicate: indexedPredicate },
       bookmarks: req.allowBookmarks,
     });
     const stop = (): void => watcher.cancel();
