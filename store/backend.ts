@@ -8,7 +8,7 @@
 // pass through unchanged; the errors below are the ones a replicated master adds. The face maps
 // each one to the gRPC status code and message etcd uses, so etcd clients react as they would to etcd.
 
-import type { BatchCommand, Command, LeaseGrantCommand, RangeRequest, TxnRequest } from './mvcc/commands.js';
+import type { BatchCommand, Command, LeaseGrantCommand, MemberPublishCommand, RangeRequest, TxnRequest } from './mvcc/commands.js';
 import type { RangeResponse, ResponseOf, LeaseGrantResponse, TxnResponse } from './mvcc/responses.js';
 import type { WatchRequest, WatchResponse } from './mvcc/watch.js';
 
@@ -40,7 +40,7 @@ export type ReadConsistency = (typeof ReadConsistency)[keyof typeof ReadConsiste
  * Commands a client may propose. A lease grant goes through leaseGrant (its id is the leader's
  * choice); batches are the proposer's own doing (see proposeTxn).
  */
-export type ClientCommand = Exclude<Command, LeaseGrantCommand | BatchCommand>;
+export type ClientCommand = Exclude<Command, LeaseGrantCommand | BatchCommand | MemberPublishCommand>;
 
 /**
  * A watcher on the store: an iterator of responses in revision order, ended by cancel(), or by an

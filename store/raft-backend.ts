@@ -35,20 +35,27 @@ import {
 import type { LeaderForwarder } from './leader-forwarder.js';
 import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import type { StoreMember } from './member.js';
-import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
+import { encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
 import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
 import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
 export const CONF_CHANGE_TIMEOUT_MS = 10_000;
+/** A publish that failed (no leader yet, a leader change) is retried after this long. */
+export const PUBLISH_RETRY_MS = 250;
 
 export interface RaftBackendOptions {
   readonly member: StoreMember;
   readonly clusterId: bigint;
-  /** Every member this process knows of from its flags, with names and peer addresses. */
+  /**
+   * Every member this process knows of from its flags. Consulted only for a member the replicated
+   * registry has no record of (a data directory written before the registry existed).
+   */
   readonly knownMembers: ReadonlyMap<NodeId, MemberContext>;
-  /** This member's etcd client URL, for MemberList. */
+  /** This member's name, published through the log once it starts. */
+  readonly name: string;
+  /** This member's etcd client URL, published with its name; '' for none. */
   readonly clientUrl: string;
   readonly clock?: Clock;
   readonly random?: RandomSource;
@@ -62,7 +69,6 @@ export class RaftBackend implements Backend {
   private readonly keeper: LeaseKeeper;
   private readonly clock: Clock;
   private readonly random: RandomSource;
-  private readonly registry: Map<NodeId, MemberContext>;
   private readonly timers: unknown[] = [];
   private leading = false;
   private closed = false;
@@ -71,7 +77,6 @@ export class RaftBackend implements Backend {
   constructor(private readonly opts: RaftBackendOptions) {
     this.clock = opts.clock ?? systemClock;
     this.random = opts.random ?? cryptoRandom;
-    this.registry = new Map(opts.knownMembers);
     const mvcc = opts.member.store.mvcc;
     this.hub = new WatchHub(mvcc);
     this.keeper = new LeaseKeeper({ clock: this.clock, revoke: (id) => this.proposeAny({ type: 'leaseRevoke', id }) });
@@ -84,14 +89,49 @@ export class RaftBackend implements Backend {
 
   /** The member calls this from its onConfChange hook. */
   confChanged(_cs: ConfState, cc: ConfChange): void {
-    const ctx = decodeMemberContext(cc.context);
-    if (ctx !== undefined && cc.type !== ConfChangeType.RemoveNode) this.registry.set(cc.nodeId, ctx);
     for (let i = this.confWaiters.length - 1; i >= 0; i--) {
       const w = this.confWaiters[i]!;
       if (w.match(cc)) {
         this.confWaiters.splice(i, 1);
         w.resolve();
       }
+    }
+  }
+
+  /**
+   * A member, its name and peer address from the replicated registry (which conf changes, publishes
+   * and snapshots keep), or from the flags for a member the registry has never recorded.
+   */
+  memberContext(id: NodeId): (MemberContext & { readonly clientUrls: readonly string[] }) | undefined {
+    const m = this.mvcc.member(id);
+    if (m !== undefined) return { name: m.name, address: m.peerAddress, clientUrls: m.clientUrls };
+    const flagged = this.opts.knownMembers.get(id);
+    return flagged === undefined ? undefined : { ...flagged, clientUrls: [] };
+  }
+
+  /**
+   * Publishes this member's name and client URL through the log (etcd's publish at startup), and
+   * retries until it is applied here or the backend closes. Nothing is proposed when the registry
+   * already holds them (a restart with the same flags).
+   */
+  async publish(): Promise<void> {
+    const clientUrls = this.opts.clientUrl.length > 0 ? [this.opts.clientUrl] : [];
+    const self = this.opts.member.id;
+    const published = (): boolean => {
+      const m = this.mvcc.member(self);
+      return m !== undefined && m.name === this.opts.name && m.clientUrls.join(',') === clientUrls.join(',');
+    };
+    while (!this.closed && !published()) {
+      try {
+        // A member learns it is one from the log; until then a publish would change nothing.
+        if (this.mvcc.member(self) !== undefined) {
+          await this.proposeAny({ type: 'memberPublish', id: self, name: this.opts.name, clientUrls });
+          continue;
+        }
+      } catch {
+        // No leader yet, a leader change, a timeout: try again.
+      }
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, PUBLISH_RETRY_MS));
     }
   }
 
@@ -199,7 +239,7 @@ export class RaftBackend implements Backend {
     if (this.raft.isLeader() || this.opts.forwarder === undefined) return undefined;
     const lead = this.raft.leaderId();
     if (lead === 0) throw new NoLeaderError();
-    return this.registry.get(lead)?.address;
+    return this.memberContext(lead)?.address;
   }
 
   async leaseKeepAlive(id: number): Promise<number> {
@@ -228,12 +268,14 @@ export class RaftBackend implements Backend {
   }
 
   private record(id: NodeId, isLearner: boolean): MemberRecord {
-    const ctx = this.registry.get(id);
+    const ctx = this.memberContext(id);
+    // This member knows its own client URL before its publish is applied.
+    const own = id === this.opts.member.id && this.opts.clientUrl.length > 0 ? [this.opts.clientUrl] : [];
     return {
       id: BigInt(id),
       name: ctx?.name ?? '',
-      peerUrls: ctx === undefined ? [] : [`http://${ctx.address}`],
-      clientUrls: id === this.opts.member.id ? [this.opts.clientUrl] : [],
+      peerUrls: ctx === undefined || ctx.address.length === 0 ? [] : [`http://${ctx.address}`],
+      clientUrls: ctx !== undefined && ctx.clientUrls.length > 0 ? ctx.clientUrls : own,
       isLearner,
     };
   }
@@ -290,7 +332,7 @@ export class RaftBackend implements Backend {
     const cs = this.raft.status().confState;
     if (cs.voters.includes(nodeId)) throw new MemberNotLearnerError(id);
     if (!cs.learners.includes(nodeId)) throw new MemberNotFoundError(id);
-    await this.changeMembership({ type: ConfChangeType.AddNode, nodeId, context: encodeMemberContext(this.registry.get(nodeId) ?? { name: '', address: '' }) });
+    await this.changeMembership({ type: ConfChangeType.AddNode, nodeId, context: encodeMemberContext(this.memberContext(nodeId) ?? { name: '', address: '' }) });
     return this.members();
   }
 

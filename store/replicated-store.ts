@@ -8,7 +8,9 @@ import { ProposalDroppedError, ProposalDropReason } from '../raft/core/errors.js
 import { BackendStoppedError, NoLeaderError, RequestTimeoutError, TooManyRequestsError } from './backend.js';
 import { RequestTooLargeError } from './mvcc/errors.js';
 import { NodeStoppedError } from '../raft/driver/raft-node.js';
+import { ConfChangeType, type ConfChange } from '../raft/core/confchange.js';
 import type { Entry, NodeId, Snapshot } from '../raft/core/types.js';
+import { decodeMemberContext } from './members.js';
 import type { RaftNode, StateMachine } from '../raft/driver/raft-node.js';
 import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
 import { MAX_BATCH_COMMAND_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
@@ -125,6 +127,16 @@ export class MvccStateMachine implements StateMachine {
       clearTimeout(p.timer);
       p.resolve(outcome);
     }
+  }
+
+  /** A conf change enters the member registry with the peer address (and name) its context carries. */
+  applyConfChange(entry: Entry, cc: ConfChange): void {
+    if (cc.type === ConfChangeType.RemoveNode) {
+      this.mvcc.applyMembership(entry.index, { type: 'remove', id: cc.nodeId });
+      return;
+    }
+    const ctx = decodeMemberContext(cc.context);
+    this.mvcc.applyMembership(entry.index, { type: 'add', id: cc.nodeId, peerAddress: ctx?.address ?? '', name: ctx?.name ?? '' });
   }
 
   restore(snapshot: Snapshot): void {

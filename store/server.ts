@@ -110,7 +110,7 @@ export class Master {
     private readonly network: PeerNetwork,
     private readonly etcd: EtcdFace | undefined,
     private readonly api: ApiFace | undefined,
-    private readonly names: Map<NodeId, MemberContext>,
+    private readonly unsubscribeRestores: () => void,
     private readonly logger: Logger,
   ) {}
 
@@ -145,11 +145,9 @@ export class Master {
         if (cc.type === 'remove-node') {
           if (cc.nodeId !== id) network?.removePeer(cc.nodeId);
         } else if (cc.nodeId !== id) {
-          const ctx = names.get(cc.nodeId) ?? decodeMemberContext(cc.context);
-          if (ctx !== undefined) {
-            names.set(cc.nodeId, ctx);
-            network?.addPeer(cc.nodeId, `ws://${ctx.address}${RAFT_PATH}`);
-          }
+          // The state machine has recorded the change: the registry holds the member's address.
+          const address = member.store.mvcc.member(cc.nodeId)?.peerAddress || names.get(cc.nodeId)?.address || decodeMemberContext(cc.context)?.address;
+          if (address !== undefined && address.length > 0) network?.addPeer(cc.nodeId, `ws://${address}${RAFT_PATH}`);
         }
         backend?.confChanged(cs, cc);
       },
@@ -166,11 +164,26 @@ export class Master {
     }
     for (const p of config.peers) if (p.id !== id) network.addPeer(p.id, `ws://${p.address}${RAFT_PATH}`);
     network.setMembers(config.peers.map((p) => p.id));
+    // Members the flags do not name are known from the registry (restored from a snapshot, now or
+    // when one is installed later): dial them too. The registry's address wins over the flags'.
+    const dialRegistered = (): void => {
+      const cs = member.raft.status().confState;
+      const current = new Set([...cs.voters, ...cs.learners]);
+      for (const m of member.store.mvcc.members()) {
+        if (m.id !== id && current.has(m.id) && m.peerAddress.length > 0) network?.addPeer(m.id, `ws://${m.peerAddress}${RAFT_PATH}`);
+      }
+      if (current.size > 0) network?.setMembers([...new Set([...current, ...config.peers.map((p) => p.id)])]);
+    };
+    dialRegistered();
+    const unsubscribeRestores = member.store.mvcc.subscribe((change) => {
+      if (change.type === 'restored') queueMicrotask(dialRegistered);
+    });
     const etcdHostPort = config.etcdListen === undefined ? undefined : parseHostPort(config.etcdListen, '--etcd-listen');
     backend = new RaftBackend({
       member,
       clusterId: BigInt(config.peers.map((p) => p.id).sort((a, b) => a - b).reduce((h, i) => (h * 31 + i) % 2 ** 48, 7)),
       knownMembers: names,
+      name: config.name,
       clientUrl: etcdHostPort === undefined ? '' : `http://${config.etcdListen}`,
       dbSizeBytes: () => lmdbFileBytes(member),
       forwarder: httpLeaderForwarder(config.token),
@@ -237,15 +250,16 @@ export class Master {
       await member.close();
       throw err;
     }
-    const master: Master = new Master(config, id, member, backend, http, network, etcd, api, names, logger);
+    const master: Master = new Master(config, id, member, backend, http, network, etcd, api, unsubscribeRestores, logger);
     member.start();
+    void backend.publish();
     logger.info('master started', { name: config.name, id: id.toString(16), listen: config.listen, etcd: config.etcdListen ?? null });
     return master;
   }
 
   status(): MasterStatusReport {
     const st = this.member.raft.status();
-    const nameOf = (id: NodeId): string => this.names.get(id)?.name ?? id.toString(16);
+    const nameOf = (id: NodeId): string => this.backend.memberContext(id)?.name || id.toString(16);
     return {
       name: this.config.name,
       id: this.id.toString(16),
@@ -272,6 +286,7 @@ export class Master {
     this.logger.info('master stopping', { name: this.config.name });
     await this.api?.close();
     await this.etcd?.close();
+    this.unsubscribeRestores();
     this.backend.close();
     await this.network.close();
     await new Promise<void>((resolve) => {

@@ -152,7 +152,7 @@ describe('three-master store cluster', () => {
     client.close();
   });
 
-  it('a new member is added as a learner, joins with --join, catches up, is promoted and votes', async () => {
+  it('a new member is added as a learner, joins with --join, catches up, publishes its name, is promoted and votes', async () => {
     cluster = await TestCluster.start();
     const leader = await cluster.waitLeader();
     const client = cluster.client([leader.name]);
@@ -161,6 +161,9 @@ describe('three-master store cluster', () => {
     const added = await etcdctl(leader.etcd, ['member', 'add', 'm4', `--peer-urls=http://${m4.listen}`, '--learner']);
     const id = /Member +([0-9a-f]+) added/.exec(added.stdout)?.[1];
     expect(id, added.stdout + added.stderr).toBeDefined();
+    // Added but not started: peer URLs, no name, no client URLs (as etcd lists it).
+    const before = await etcdctl(leader.etcd, ['member', 'list']);
+    expect(before.stdout).toMatch(new RegExp(`${id!}, unstarted, , http://${m4.listen.replace(/\./g, '\\.')}, , true`));
     cluster.startJoining('m4');
     const reader = cluster.client(['m4']);
     await eventually('the learner catches up', async () => ((await reader.get('before-join', { serializable: true }))?.value.toString() === 'yes' ? true : undefined), 20_000);
@@ -168,11 +171,27 @@ describe('three-master store cluster', () => {
       const r = await etcdctl(leader.etcd, ['member', 'promote', id!]);
       return r.code === 0 ? true : undefined;
     }, 20_000);
-    const list = await etcdctl(leader.etcd, ['member', 'list']);
-    // A voter now (IS LEARNER false). It shows as unstarted: members do not publish their names yet.
-    expect(list.stdout).toMatch(new RegExp(`${id!}, (un)?started, [^,]*, http://${m4.listen.replace(/\./g, '\\.')}, [^,]*, false`));
+    // Started, m4 published its name and client URL through the log: every master lists them.
+    const esc = (t: string): string => t.replace(/\./g, '\\.');
+    const m4Line = (learner: boolean): RegExp => new RegExp(`${id!}, started, m4, http://${esc(m4.listen)}, http://${esc(m4.etcd)}, ${learner}`);
+    const listsM4 = async (learner: boolean): Promise<void> => {
+      for (const m of cluster!.members) {
+        await eventually(`${m.name} lists m4 by name`, async () => (m4Line(learner).test((await etcdctl(m.etcd, ['member', 'list'])).stdout) ? true : undefined));
+      }
+    };
+    await listsM4(false);
     const st = await cluster.status('m4');
     expect(st?.voters).toHaveLength(4);
+    expect(st?.voters).toContain('m4');
+    // The registry is in the replicated state: it survives restarts of the new member and of an old one.
+    const old = cluster.members.find((m) => m.name !== leader.name && m.name !== 'm4')!;
+    await cluster.signal('m4', 'SIGTERM');
+    await cluster.signal(old.name, 'SIGKILL');
+    cluster.restart('m4');
+    cluster.restart(old.name);
+    await listsM4(false);
+    const all = await etcdctl(old.etcd, ['member', 'list']);
+    for (const m of cluster.members) expect(all.stdout).toMatch(new RegExp(`, started, ${m.name}, http://${esc(m.listen)}, http://${esc(m.etcd)}, `));
     // Four voters: a write needs three; with one old member down it still commits.
     const down = cluster.members.find((m) => m.name !== leader.name && m.name !== 'm4')!;
     await cluster.signal(down.name, 'SIGKILL');

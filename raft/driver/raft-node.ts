@@ -66,6 +66,13 @@ export interface StateMachine {
    * resolves once they are committed, and no other write of the state machine runs meanwhile.
    */
   applyEntriesAsync?(entries: readonly Entry[]): Promise<void>;
+  /**
+   * Optional: records a committed conf change (the entry's index and the decoded change), so the
+   * application can keep what the change's context says (a member's address) with its state.
+   * Without it, the driver applies an empty entry at that index. Indexes <= appliedIndex must be
+   * no-ops, as for applyEntries.
+   */
+  applyConfChange?(entry: Entry, cc: ConfChange): void;
   /** Replaces the whole state with a snapshot's. */
   restore(snapshot: Snapshot): void;
   /** The state at appliedIndex, for a Raft snapshot. */
@@ -515,8 +522,9 @@ export class RaftNode {
         flush();
         const cc = decodeConfChange(e.data);
         const cs = this.raw.applyConfChange(cc);
-        // The state machine records the index (an empty entry to it) so replays skip it.
-        stateMachine.applyEntries([{ ...e, type: EntryType.Normal, data: new Uint8Array(0) }]);
+        // The state machine records the index (the change, or an empty entry) so replays skip it.
+        if (stateMachine.applyConfChange !== undefined) stateMachine.applyConfChange(e, cc);
+        else stateMachine.applyEntries([{ ...e, type: EntryType.Normal, data: new Uint8Array(0) }]);
         this.log.info('membership changed', { change: cc.type, node: cc.nodeId, voters: cs.voters, learners: cs.learners, index: e.index });
         this.opts.onConfChange?.(cs, cc);
       } else {

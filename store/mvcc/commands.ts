@@ -159,6 +159,23 @@ export interface LeaseRevokeCommand {
   readonly id: number;
 }
 
+/**
+ * A member, once started, publishes the name and client URLs it serves (etcd's "publish" raft
+ * request), so every master lists them. It takes no revision; for a member not in the registry
+ * (removed meanwhile) it changes nothing.
+ */
+export interface MemberPublishCommand {
+  readonly type: 'memberPublish';
+  readonly id: number;
+  readonly name: string;
+  readonly clientUrls: readonly string[];
+}
+
+/** Bounds on a published member: a name as --name allows, a few URLs of reasonable length. */
+export const MAX_MEMBER_NAME_LENGTH = 63;
+export const MAX_MEMBER_CLIENT_URLS = 16;
+export const MAX_MEMBER_URL_LENGTH = 512;
+
 /** An operation inside a txn branch (etcd RequestOp). */
 export type RequestOp = RangeOp | PutCommand | DeleteRangeCommand | TxnCommand;
 
@@ -170,7 +187,8 @@ export type Command =
   | BatchCommand
   | CompactCommand
   | LeaseGrantCommand
-  | LeaseRevokeCommand;
+  | LeaseRevokeCommand
+  | MemberPublishCommand;
 
 export type CommandType = Command['type'];
 
@@ -226,7 +244,7 @@ const SORT_ORDERS = Object.values(SortOrder);
 const SORT_TARGETS = Object.values(SortTarget);
 const COMPARE_RESULTS = Object.values(CompareResult);
 const COMPARE_TARGETS = Object.values(CompareTarget);
-const COMMAND_TYPES: readonly CommandType[] = ['put', 'deleteRange', 'txn', 'batch', 'compact', 'leaseGrant', 'leaseRevoke'];
+const COMMAND_TYPES: readonly CommandType[] = ['put', 'deleteRange', 'txn', 'batch', 'compact', 'leaseGrant', 'leaseRevoke', 'memberPublish'];
 const OP_TYPES: readonly RequestOp['type'][] = ['range', 'put', 'deleteRange', 'txn'];
 const MAX_REVISION = Number.MAX_SAFE_INTEGER;
 
@@ -412,6 +430,20 @@ export function validateCommand(input: unknown): Command {
     case 'leaseRevoke': {
       const m = fields.record(input, '', ['type', 'id']);
       return { type, id: fields.integer(m['id'], 'id', 1, MAX_LEASE_ID) };
+    }
+    case 'memberPublish': {
+      const m = fields.record(input, '', ['type', 'id', 'name', 'clientUrls']);
+      const name = m['name'];
+      if (typeof name !== 'string' || name.length === 0 || name.length > MAX_MEMBER_NAME_LENGTH) {
+        throw commandFieldError('name', `must be a string of 1 to ${MAX_MEMBER_NAME_LENGTH} characters`);
+      }
+      const clientUrls = fields.array(m['clientUrls'], 'clientUrls', MAX_MEMBER_CLIENT_URLS).map((u, i) => {
+        if (typeof u !== 'string' || u.length > MAX_MEMBER_URL_LENGTH) {
+          throw commandFieldError(`clientUrls[${i}]`, `must be a string of at most ${MAX_MEMBER_URL_LENGTH} characters`);
+        }
+        return u;
+      });
+      return { type, id: fields.integer(m['id'], 'id', 1, 0xffff_ffff), name, clientUrls };
     }
   }
 }

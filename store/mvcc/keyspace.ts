@@ -78,6 +78,10 @@ export function decodeLeaseIdKey(key: Uint8Array): number {
   return view.getUint32(0) * TWO_POW_32 + view.getUint32(4);
 }
 
+/** Member ids sort numerically under the same 8-byte big-endian keys as lease ids. */
+export const memberIdKey = leaseIdKey;
+export const decodeMemberIdKey = decodeLeaseIdKey;
+
 export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
   let length = 0;
   for (const part of parts) length += part.length;

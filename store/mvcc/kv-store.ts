@@ -14,17 +14,20 @@ import type { RootDatabase } from 'lmdb';
 import { type BatchCommand, type Command, type RangeRequest, type RequestOp, type TxnRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
 import { compactHistory } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
-import { decodeLeaseIdKey, leaseIdKey, plainBytes } from './keyspace.js';
+import { decodeLeaseIdKey, decodeMemberIdKey, leaseIdKey, memberIdKey, plainBytes } from './keyspace.js';
 import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
 import type { ApplyOutcome, BatchResponse, BatchTxnOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
 import { restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
 import {
   INITIAL_META,
   META_STATE_KEY,
+  type MemberAttributes,
   type MetaState,
   type MvccTables,
   decodeLease,
+  decodeMember,
   decodeMeta,
+  encodeMember,
   encodeMeta,
   openTables,
 } from './tables.js';
@@ -45,6 +48,15 @@ export interface LogEntryBytes {
   readonly index: number;
   readonly bytes: Uint8Array | undefined;
 }
+
+/**
+ * A Raft conf change as the member registry records it. An added member keeps the name and client
+ * URLs it already published (a learner's promotion); a new one has the name its conf change
+ * carried (the founding members') or none (MemberAdd's, until the member publishes).
+ */
+export type MembershipChange =
+  | { readonly type: 'add'; readonly id: number; readonly peerAddress: string; readonly name: string }
+  | { readonly type: 'remove'; readonly id: number };
 
 /** Called synchronously after each commit. Must not throw (an exception reaches apply's caller). */
 export type StoreListener = (change: StoreChange) => void;
@@ -221,6 +233,49 @@ export class MvccStore {
     this.commitMeta({ ...this.meta, appliedIndex: index });
   }
 
+  /**
+   * Applies a committed conf change to the member registry, in one transaction with its index, so
+   * the registry is exactly as durable as the rest of the state and travels in snapshots.
+   */
+  applyMembership(index: number, change: MembershipChange): void {
+    checkIndex(index);
+    if (this.deferredChanges === undefined) this.checkNoAsyncApply();
+    if (index <= this.meta.appliedIndex) return;
+    const meta: MetaState = { ...this.meta, appliedIndex: index };
+    this.tables.root.transactionSync(() => {
+      const key = memberIdKey(change.id);
+      if (change.type === 'remove') {
+        this.tables.members.removeSync(key);
+      } else {
+        const known = this.member(change.id);
+        const peerAddress = change.peerAddress.length > 0 ? change.peerAddress : (known?.peerAddress ?? '');
+        const next: MemberAttributes = known === undefined
+          ? { id: change.id, name: change.name, peerAddress, clientUrls: [] }
+          : { ...known, peerAddress, name: known.name.length > 0 ? known.name : change.name };
+        this.tables.members.putSync(key, encodeMember(next));
+      }
+      this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
+    });
+    this.meta = meta;
+    if (this.deferredChanges === undefined) this.visibleMeta = meta;
+  }
+
+  /** The member registry in id order. */
+  members(): MemberAttributes[] {
+    const members: MemberAttributes[] = [];
+    for (const { key, value } of this.tables.members.getRange({})) {
+      const id = decodeMemberIdKey(key);
+      members.push(decodeMember(value, id));
+    }
+    return members;
+  }
+
+  member(id: number): MemberAttributes | undefined {
+    if (!Number.isSafeInteger(id) || id < 1) return undefined;
+    const value = this.tables.members.get(memberIdKey(id));
+    return value === undefined ? undefined : decodeMember(value, id);
+  }
+
   private commitMeta(meta: MetaState): void {
     this.tables.root.transactionSync(() => this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta)));
     this.meta = meta;
@@ -294,6 +349,14 @@ export class MvccStore {
         txn.revokeLease(command.id);
         response = { type: 'leaseRevoke', revision: txn.revision };
         break;
+      case 'memberPublish': {
+        const known = this.member(command.id);
+        if (known !== undefined) {
+          this.tables.members.putSync(memberIdKey(command.id), encodeMember({ ...known, name: command.name, clientUrls: command.clientUrls }));
+        }
+        response = { type: 'memberPublish', revision: txn.revision };
+        break;
+      }
     }
     const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision };
     this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
@@ -409,7 +472,7 @@ export class MvccStore {
     };
   }
 
-  /** The full state (history since compactRevision, leases, counters, applied index), deterministically encoded. */
+  /** The full state (history since compactRevision, leases, members, counters, applied index), deterministically encoded. */
   snapshot(): Uint8Array {
     return snapshotBytes(this.tables);
   }

@@ -95,6 +95,12 @@ export interface LeaseRevokeResponse {
   readonly revision: number;
 }
 
+/** A publish changes no key: revision is the store's current one. */
+export interface MemberPublishResponse {
+  readonly type: 'memberPublish';
+  readonly revision: number;
+}
+
 export type CommandResponse =
   | PutResponse
   | DeleteRangeResponse
@@ -102,7 +108,8 @@ export type CommandResponse =
   | BatchResponse
   | CompactResponse
   | LeaseGrantResponse
-  | LeaseRevokeResponse;
+  | LeaseRevokeResponse
+  | MemberPublishResponse;
 
 /** The response type of each command type. */
 export type ResponseOf<T extends CommandType> = Extract<CommandResponse, { type: T }>;

@@ -4,13 +4,16 @@
 //   ["flotilla.mvcc.snapshot", version, appliedIndex, currentRevision, compactRevision]
 //   ["revisions", [[main, sub, record], ...]]      zero or more, in revision order
 //   ["leases", [[id, ttl], ...]]                    zero or more, in id order
+//   ["members", [[id, name, peerAddress, [clientUrl, ...]], ...]]   zero or more, in id order (version 2)
 //   ["end", revisionCount, leaseCount]              so a truncated snapshot is refused
 //
-// Only the source tables are sent (history since the compact revision, leases, counters); the
+// Version 1 (written before the member registry) has no members frames; it restores an empty registry.
+//
+// Only the source tables are sent (history since the compact revision, leases, members, counters); the
 // indexes are rebuilt on restore. Everything is read in key order from one LMDB read transaction,
 // so the same state always gives the same bytes.
 
-import { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS, MAX_REQUEST_BYTES } from './commands.js';
+import { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS, MAX_MEMBER_CLIENT_URLS, MAX_MEMBER_NAME_LENGTH, MAX_MEMBER_URL_LENGTH, MAX_REQUEST_BYTES } from './commands.js';
 import { SnapshotFormatError } from './errors.js';
 import { FieldReader } from './fields.js';
 import {
@@ -18,9 +21,11 @@ import {
   type Revision,
   compareRevisions,
   decodeLeaseIdKey,
+  decodeMemberIdKey,
   decodeRevisionKey,
   indexKey,
   leaseIdKey,
+  memberIdKey,
   revisionKey,
 } from './keyspace.js';
 import {
@@ -32,9 +37,11 @@ import {
   type MetaState,
   type MvccTables,
   decodeLease,
+  decodeMember,
   decodeMeta,
   decodeRecord,
   encodeLease,
+  encodeMember,
   encodeMeta,
   pack,
   tryDecodeRecord,
@@ -45,7 +52,9 @@ import {
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 const SNAPSHOT_MAGIC = 'flotilla.mvcc.snapshot';
-const SNAPSHOT_FORMAT_VERSION = 1;
+const SNAPSHOT_FORMAT_VERSION = 2;
+/** Versions restore() accepts: 1 has no member registry. */
+const READABLE_FORMAT_VERSIONS: readonly unknown[] = [1, 2];
 /** Per-entry framing overhead counted towards SNAPSHOT_CHUNK_BYTES (two integers and headers). */
 const ENTRY_OVERHEAD_BYTES = 24;
 const LEASE_ID_BYTES = 8;
@@ -84,6 +93,13 @@ export function* snapshotChunks(tables: MvccTables): Generator<Uint8Array> {
       leaseCount++;
     }
     if (batch.length > 0) yield pack(['leases', batch]);
+
+    batch = [];
+    for (const { key, value } of tables.members.getRange({ transaction })) {
+      const m = decodeMember(value, decodeMemberIdKey(key));
+      batch.push([m.id, m.name, m.peerAddress, [...m.clientUrls]]);
+    }
+    if (batch.length > 0) yield pack(['members', batch]);
     yield pack(['end', revisionCount, leaseCount]);
   } finally {
     transaction.done();
@@ -99,7 +115,9 @@ const fields = new FieldReader((field, reason) => new SnapshotFormatError(field,
 /** Applies frames to emptied tables, checking order and shape as it goes. */
 class SnapshotLoader {
   private meta: MetaState | undefined;
-  private phase: 'header' | 'revisions' | 'leases' | 'done' = 'header';
+  private phase: 'header' | 'revisions' | 'leases' | 'members' | 'done' = 'header';
+  private version = SNAPSHOT_FORMAT_VERSION;
+  private lastMemberId = 0;
   private lastRevision: Revision = { main: 0, sub: 0 };
   private lastLeaseId = 0;
   private revisionCount = 0;
@@ -111,22 +129,31 @@ class SnapshotLoader {
     if (this.phase === 'done') throw new SnapshotFormatError('frame', 'data after the end frame');
     if (this.phase === 'header') return this.header(frame);
     const parts = fields.array(frame, 'frame', 3);
-    const tag = fields.oneOf(parts[0], 'frame[0]', ['revisions', 'leases', 'end'] as const);
+    const tag = fields.oneOf(parts[0], 'frame[0]', ['revisions', 'leases', 'members', 'end'] as const);
     if (tag === 'revisions') {
       if (this.phase !== 'revisions') throw new SnapshotFormatError('revisions', 'after the leases');
       return this.revisions(parts[1]);
     }
-    this.phase = 'leases';
-    if (tag === 'leases') return this.leases(parts[1]);
+    if (tag === 'leases') {
+      if (this.phase === 'members') throw new SnapshotFormatError('leases', 'after the members');
+      this.phase = 'leases';
+      return this.leases(parts[1]);
+    }
+    if (tag === 'members') {
+      if (this.version < 2) throw new SnapshotFormatError('members', `not in format version ${this.version}`);
+      this.phase = 'members';
+      return this.members(parts[1]);
+    }
     this.end(parts);
   }
 
   private header(frame: unknown): void {
     const parts = fields.array(frame, 'header', 5);
     if (parts[0] !== SNAPSHOT_MAGIC) throw new SnapshotFormatError('header', 'not an MVCC snapshot');
-    if (parts[1] !== SNAPSHOT_FORMAT_VERSION) {
+    if (!READABLE_FORMAT_VERSIONS.includes(parts[1])) {
       throw new SnapshotFormatError('header.version', `unsupported: ${String(parts[1])}`);
     }
+    this.version = parts[1] as number;
     const appliedIndex = fields.integer(parts[2], 'header.appliedIndex', 0, Number.MAX_SAFE_INTEGER);
     const currentRevision = fields.integer(parts[3], 'header.currentRevision', 1, Number.MAX_SAFE_INTEGER);
     const compactRevision = fields.integer(parts[4], 'header.compactRevision', 0, currentRevision);
@@ -178,6 +205,26 @@ class SnapshotLoader {
     this.leaseCount += list.length;
   }
 
+  private members(entries: unknown): void {
+    const list = fields.array(entries, 'members', Number.MAX_SAFE_INTEGER);
+    for (const [i, entry] of list.entries()) {
+      const field = `members[${i}]`;
+      const parts = fields.array(entry, field, 4);
+      const id = fields.integer(parts[0], `${field}.id`, 1, 0xffff_ffff);
+      if (id <= this.lastMemberId) throw new SnapshotFormatError(field, 'member ids are not strictly increasing');
+      const [name, peerAddress] = [parts[1], parts[2]];
+      if (typeof name !== 'string' || name.length > MAX_MEMBER_NAME_LENGTH) throw new SnapshotFormatError(`${field}.name`, 'not a member name');
+      if (typeof peerAddress !== 'string' || peerAddress.length > MAX_MEMBER_URL_LENGTH) throw new SnapshotFormatError(`${field}.peerAddress`, 'not an address');
+      const urls = fields.array(parts[3], `${field}.clientUrls`, MAX_MEMBER_CLIENT_URLS);
+      const clientUrls = urls.map((u, j) => {
+        if (typeof u !== 'string' || u.length > MAX_MEMBER_URL_LENGTH) throw new SnapshotFormatError(`${field}.clientUrls[${j}]`, 'not a URL');
+        return u;
+      });
+      this.tables.members.putSync(memberIdKey(id), encodeMember({ id, name, peerAddress, clientUrls }));
+      this.lastMemberId = id;
+    }
+  }
+
   private end(parts: readonly unknown[]): void {
     if (parts[1] !== this.revisionCount) {
       throw new SnapshotFormatError('end.revisionCount', 'does not match the revisions sent');
@@ -217,7 +264,7 @@ class SnapshotLoader {
 export function restoreSnapshot(tables: MvccTables, source: Uint8Array | Iterable<Uint8Array>): MetaState {
   const chunks: Iterable<Uint8Array> = source instanceof Uint8Array ? [source] : source;
   return tables.root.transactionSync(() => {
-    for (const table of [tables.meta, tables.revisions, tables.keyIndex, tables.current, tables.leases, tables.leaseKeys]) {
+    for (const table of [tables.meta, tables.revisions, tables.keyIndex, tables.current, tables.leases, tables.leaseKeys, tables.members]) {
       table.clearSync();
     }
     const loader = new SnapshotLoader(tables);

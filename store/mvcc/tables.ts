@@ -1,5 +1,5 @@
 // The store's sub-databases in the master's shared LMDB environment, and the encoding of their
-// values. Only `revisions`, `leases` and `meta` hold information; `keyIndex`, `current` and
+// values. Only `revisions`, `leases`, `members` and `meta` hold information; `keyIndex`, `current` and
 // `leaseKeys` are indexes derived from them (snapshot/restore rebuilds them).
 //
 //   mvcc.meta       "state"                      -> [format, appliedIndex, currentRevision, compactRevision]
@@ -8,6 +8,7 @@
 //   mvcc.current    key                          -> revision of the key's live version (absent once deleted)
 //   mvcc.leases     lease id (u64)               -> [ttl]
 //   mvcc.leaseKeys  lease id (u64) ++ key        -> empty
+//   mvcc.members    member id (u64)              -> [name, peerAddress, [clientUrl, ...]]
 //
 // Invariants: every revisions entry has exactly one keyIndex entry; current[k] is the newest keyIndex
 // entry of k when that entry is a put; leaseKeys holds (l, k) iff current[k]'s record has lease l,
@@ -26,6 +27,7 @@ export const MVCC_DATABASE_NAMES = [
   'mvcc.current',
   'mvcc.leases',
   'mvcc.leaseKeys',
+  'mvcc.members',
 ] as const;
 
 export const META_FORMAT_VERSION = 1;
@@ -44,6 +46,7 @@ export interface MvccTables {
   readonly current: BinaryDatabase;
   readonly leases: BinaryDatabase;
   readonly leaseKeys: BinaryDatabase;
+  readonly members: BinaryDatabase;
 }
 
 export function openTables(root: RootDatabase): MvccTables {
@@ -57,6 +60,7 @@ export function openTables(root: RootDatabase): MvccTables {
     current: open('mvcc.current'),
     leases: open('mvcc.leases'),
     leaseKeys: open('mvcc.leaseKeys'),
+    members: open('mvcc.members'),
   };
 }
 
@@ -160,4 +164,40 @@ export function decodeLease(bytes: Uint8Array, id: number): number {
   const ttl: unknown = Array.isArray(value) ? (value as unknown[])[0] : undefined;
   if (!isCount(ttl)) throw new CorruptStoreError(`mvcc.leases: bad record for lease ${id}`);
   return ttl;
+}
+
+/**
+ * A cluster member as the log records it: its peer address from the conf change that added it,
+ * and the name and client URLs it published when it started (empty until then, as in etcd).
+ */
+export interface MemberAttributes {
+  readonly id: number;
+  readonly name: string;
+  /** host:port of the member's --listen address. */
+  readonly peerAddress: string;
+  readonly clientUrls: readonly string[];
+}
+
+export function encodeMember(m: MemberAttributes): Uint8Array {
+  return pack([m.name, m.peerAddress, [...m.clientUrls]]);
+}
+
+export function tryDecodeMember(bytes: Uint8Array, id: number): MemberAttributes | undefined {
+  let value: unknown;
+  try {
+    value = unpack(bytes);
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length !== 3) return undefined;
+  const [name, peerAddress, clientUrls] = value as unknown[];
+  if (typeof name !== 'string' || typeof peerAddress !== 'string' || !Array.isArray(clientUrls)) return undefined;
+  if (!clientUrls.every((u): u is string => typeof u === 'string')) return undefined;
+  return { id, name, peerAddress, clientUrls };
+}
+
+export function decodeMember(bytes: Uint8Array, id: number): MemberAttributes {
+  const member = tryDecodeMember(bytes, id);
+  if (member === undefined) throw new CorruptStoreError(`mvcc.members: bad record for member ${id.toString(16)}`);
+  return member;
 }

@@ -23,9 +23,14 @@ const BIN = ['../../bin/flotilla.js', '../../../bin/flotilla.js']
 export interface HarnessMember {
   readonly name: string;
   readonly listen: string;
+  /** host:port the test's clients dial for the member's etcd endpoint. */
   readonly etcd: string;
+  /** host:port the member's etcd endpoint binds, when it differs from `etcd` (inside a namespace). */
+  readonly etcdListen?: string;
   readonly dataDir: string;
   readonly logFile: string;
+  /** The network namespace the member runs in (`ip netns exec`); the root namespace when undefined. */
+  readonly namespace?: string;
   proc: ChildProcess | undefined;
 }
 
@@ -56,7 +61,18 @@ export interface ClusterOptions {
   readonly faultInjection?: boolean;
   /** The API's bearer token (FLOTILLA_API_TOKEN); TEST_API_TOKEN by default. */
   readonly apiToken?: string;
+  /**
+   * Run member i inside network namespace hosts[i].namespace, serving peers on
+   * hosts[i].address:NETNS_PEER_PORT and etcd on the namespace's 127.0.0.1:NETNS_ETCD_PORT, which
+   * clients dial as hosts[i].address:NETNS_ETCD_PORT (the lab forwards it; see harness/netns.ts).
+   * One host per member. By default members run on the root namespace's loopback.
+   */
+  readonly netns?: readonly { readonly namespace: string; readonly address: string }[];
 }
+
+/** Ports of a member in a network namespace of its own (its address is its own). */
+export const NETNS_PEER_PORT = 7001;
+export const NETNS_ETCD_PORT = 2379;
 
 export const TEST_API_TOKEN = 'test-api-token-0123456789abcdef';
 
@@ -70,15 +86,21 @@ export class TestCluster {
   static async start(opts: ClusterOptions = {}): Promise<TestCluster> {
     const size = opts.size ?? 3;
     const dir = mkdtempSync(join(tmpdir(), 'flotilla-cluster-'));
-    const base = await freePorts(size * 2);
-    const members: HarnessMember[] = Array.from({ length: size }, (_, i) => ({
-      name: `m${i + 1}`,
-      listen: `127.0.0.1:${base + i}`,
-      etcd: `127.0.0.1:${base + size + i}`,
-      dataDir: join(dir, `m${i + 1}`),
-      logFile: join(dir, `m${i + 1}.log`),
-      proc: undefined,
-    }));
+    const netns = opts.netns;
+    if (netns !== undefined && netns.length !== size) throw new Error(`netns gives ${netns.length} hosts for ${size} members`);
+    const base = netns === undefined ? await freePorts(size * 2) : 0;
+    const members: HarnessMember[] = Array.from({ length: size }, (_, i) => {
+      const host = netns?.[i];
+      return {
+        name: `m${i + 1}`,
+        listen: host === undefined ? `127.0.0.1:${base + i}` : `${host.address}:${NETNS_PEER_PORT}`,
+        etcd: host === undefined ? `127.0.0.1:${base + size + i}` : `${host.address}:${NETNS_ETCD_PORT}`,
+        dataDir: join(dir, `m${i + 1}`),
+        logFile: join(dir, `m${i + 1}.log`),
+        ...(host === undefined ? {} : { namespace: host.namespace, etcdListen: `127.0.0.1:${NETNS_ETCD_PORT}` }),
+        proc: undefined,
+      };
+    });
     const c = new TestCluster(dir, members, opts);
     for (const m of members) c.spawn(m);
     return c;
@@ -114,7 +136,7 @@ export class TestCluster {
 
   private spawn(m: HarnessMember, join = false): void {
     const peers = this.members.map((x) => `${x.name}=${x.listen}`).join(',');
-    const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
+    const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcdListen ?? m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
     if (join) args.push('--join');
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
@@ -122,7 +144,10 @@ export class TestCluster {
     const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token', FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
     // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0);
-    const proc = spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // `ip netns exec` enters the namespace and execs node in the same process: the PID is node's.
+    const proc = m.namespace === undefined
+      ? spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('ip', ['netns', 'exec', m.namespace, process.execPath, ...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     proc.stdout?.pipe(log);
     proc.stderr?.pipe(log);
     // How the process ended, for post-mortems (FLOTILLA_KEEP_CLUSTER keeps the logs).
