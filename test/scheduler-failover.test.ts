@@ -66,7 +66,9 @@ test('kill -9 of the active scheduler\'s master mid-run: every pod bound once, n
 
   // A watch on a surviving master records every change of each pod's nodeName.
   const watcher = cluster.api([survivors[0]!]);
-  const start = await watcher.list('Pod', { namespace: 'default', limit: 1 });
+  // The master's own cache position (resourceVersion "0"): a consistent list's revision may predate
+  // a cache that started late (its first list waits for a leader) and would be Expired there.
+  const start = await eventually(() => watcher.list('Pod', { namespace: 'default', resourceVersion: '0' }));
   const boundTo = new Map<string, string>();
   const rebinds: string[] = [];
   const ac = new AbortController();

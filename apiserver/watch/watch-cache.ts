@@ -71,6 +71,8 @@ export const BOOKMARK_IDLE_MS = 60_000;
 export const BOOKMARK_CHECK_INTERVAL_MS = 1_000;
 /** Wait before listing again after the store watch failed, so a failing store is not hammered. */
 export const RELIST_BACKOFF_MS = 1_000;
+/** The first retry of a cache's first list; later ones double up to RELIST_BACKOFF_MS. */
+export const FIRST_LIST_RETRY_MS = 50;
 
 export interface WatchCacheLimits {
   readonly ringCapacity: number;
@@ -233,8 +235,10 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       } catch (error) {
         if (this.stopped) throw new CacheStoppedError(this.revision_);
         if (attempt % 10 === 1) this.logger.warn('watch cache cannot list yet; retrying', { prefix: this.prefixText, attempt, error: describe(error) });
+        // Quick at first (a leader is usually a moment away), then every relistBackoffMs.
+        const delay = Math.min(this.limits.relistBackoffMs, FIRST_LIST_RETRY_MS * 2 ** (attempt - 1));
         await new Promise<void>((resolve) => {
-          this.relistTimer = this.clock.setTimeout(resolve, this.limits.relistBackoffMs);
+          this.relistTimer = this.clock.setTimeout(resolve, delay);
         });
       }
     }

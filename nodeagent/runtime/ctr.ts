@@ -37,6 +37,8 @@ import { imageArchiveFileName, normalizeImageRef } from './image-ref.js';
 
 /** How often running containers' tasks are polled, in case an exit event was missed. */
 export const POLL_INTERVAL_MS = 2_000;
+/** How long an exited task's output gets to reach its log before the task is deleted. */
+export const LOG_DRAIN_MS = 200;
 /** Deadline of one ordinary `ctr` call (imports get IMPORT_TIMEOUT_MS). */
 export const CTR_TIMEOUT_MS = 30_000;
 export const IMPORT_TIMEOUT_MS = 120_000;
@@ -240,6 +242,9 @@ export class CtrRuntime implements ContainerRuntime {
           oomKilled = labels[OOM_KILLED_LABEL] === 'true';
         } else {
           const oom = this.oomKills(id);
+          // The shim copies stdout and stderr into the log file on their own; deleting the task at
+          // once can cut the last lines of one of them (seen here: a final stderr line lost).
+          await new Promise((resolve) => setTimeout(resolve, LOG_DRAIN_MS));
           const r = await this.run(['task', 'delete', id]);
           const again = this.exits.get(id);
           if (again !== undefined) return again;
