@@ -128,14 +128,17 @@ describe('ApiServer in-process', () => {
     expect(deletes).toEqual(['i1']);
     expect(informer.list().map((p) => p.metadata.name)).toEqual(['i2']);
 
-    // The master goes away; changes happen meanwhile; its replacement's cache starts at the present,
-    // so the informer's resourceVersion is Expired there: it relists and reports what it missed.
+    // The master goes away; changes happen meanwhile and the store is compacted; the replacement's
+    // cache starts at the compaction, so the informer's resourceVersion is Expired there: it relists
+    // and reports what it missed.
     await server.close();
     const relistsBefore = informer.relists;
     const writer = new ApiServer({ backend, kinds: servedKinds(), tokens: undefined, masterName: 'writer', logger: silent, clock: systemClock });
     await writer.registry.create(pod('i3'));
     await writer.registry.delete({ kind: 'Pod', namespace: 'default', name: 'i2' });
     await writer.close();
+    // History up to now is compacted away, so the new cache cannot replay what the informer missed.
+    await backend.propose({ type: 'compact', revision: backend.header().revision });
     server = new ApiServer({ backend, kinds: servedKinds(), tokens: new Map([[TOKEN, 'tester']]), masterName: 'local-2', logger: silent, clock: systemClock });
     server.start();
     for (let i = 0; i < 300 && informer.get('i3', 'default') === undefined; i++) await new Promise((r) => setTimeout(r, 20));

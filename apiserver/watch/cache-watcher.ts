@@ -60,14 +60,15 @@ export class CacheWatcher<T extends ApiObject> implements AsyncIterableIterator<
   }
 
   /** Starts now when the cache has reached fromRevision, else once it has (or fails as the wait does). */
-  start(revisionReached: boolean): void {
+  /** Begins now, or once the cache has reached `waitFor` (by default the watcher's own fromRevision). */
+  start(revisionReached: boolean, waitFor: number = this.fromRevision): void {
     if (revisionReached) {
       this.beginNow();
       return;
     }
     const abort = new AbortController();
     this.abort = abort;
-    this.host.waitForRevision(this.fromRevision, abort.signal).then(
+    this.host.waitForRevision(waitFor, abort.signal).then(
       () => {
         this.abort = undefined;
         if (!this.closed && this.failure === undefined) this.beginNow();

@@ -192,7 +192,7 @@ describe('resume from a revision', () => {
 
   test('N older than the ring reaches is ResourceExpiredError naming the oldest revision', async () => {
     const start = await put(pod('seed'));
-    const cache = await newCache({ ringCapacity: 3 });
+    const cache = await newCache({ ringCapacity: 3, startHistoryRevisions: 0 });
     expect(cache.oldestRevision).toBe(start);
     const older = reader(cache, { fromRevision: start - 1 });
     expect(await failure(older)).toEqual(new ResourceExpiredError(start - 1, start));
@@ -205,6 +205,29 @@ describe('resume from a revision', () => {
     expect(expired).toBeInstanceOf(ResourceExpiredError);
     expect(expired).toMatchObject({ requested: last - 4, oldestRevision: last - 3 });
     expect(await events(reader(cache, { fromRevision: last - 3 }), 3)).toHaveLength(3);
+  });
+
+  test('a cache that starts late replays recent history: watches from before its start are served', async () => {
+    const r1 = await put(pod('early'));
+    const r2 = await put(pod('later'));
+    const cache = await newCache();
+    expect(cache.oldestRevision).toBeLessThan(r1);
+    expect(await events(reader(cache, { fromRevision: r1 }), 1)).toEqual([`ADDED later@${r2}`]);
+    expect(cache.list().items.map((p) => p.metadata.name)).toEqual(['early', 'later']);
+    expect(cache.revision).toBeGreaterThanOrEqual(r2);
+  });
+
+  test('the history a cache loads at start stops at the store compaction and at startHistoryRevisions', async () => {
+    const r1 = await put(pod('a'));
+    const r2 = await put(pod('b'));
+    await backend.propose({ type: 'compact', revision: r2 });
+    const r3 = await put(pod('c'));
+    const compacted = await newCache();
+    expect(compacted.oldestRevision).toBe(r2);
+    expect(await failure(reader(compacted, { fromRevision: r1 }))).toBeInstanceOf(ResourceExpiredError);
+    expect(await events(reader(compacted, { fromRevision: r2 }), 1)).toEqual([`ADDED c@${r3}`]);
+    const short = await newCache({ startHistoryRevisions: 1 });
+    expect(short.oldestRevision).toBe(r3 - 1);
   });
 
   test('N ahead of the cache waits for it, then starts after N', async () => {
@@ -441,7 +464,7 @@ class BreakableSource {
 describe('losing the store watch', () => {
   test('a compacted store watch relists; watchers are closed with the revision to resume from', async () => {
     const source = new BreakableSource(backend);
-    const cache = await newCache({}, source);
+    const cache = await newCache({ startHistoryRevisions: 0 }, source);
     const w = reader(cache, { fromRevision: cache.revision });
     const r1 = await put(pod('a'));
     expect(await events(w, 1)).toEqual([`ADDED a@${r1}`]);

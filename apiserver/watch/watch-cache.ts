@@ -74,8 +74,17 @@ export const RELIST_BACKOFF_MS = 1_000;
 /** The first retry of a cache's first list; later ones double up to RELIST_BACKOFF_MS. */
 export const FIRST_LIST_RETRY_MS = 50;
 
+/**
+ * Revisions of history a cache loads when it starts: it lists that far back (never before the
+ * store's compaction) and replays the rest through its store watch into the ring, so a master that
+ * just (re)started still serves watches from the resourceVersions clients hold instead of sending
+ * every informer back to relist.
+ */
+export const START_HISTORY_REVISIONS = 10_000;
+
 export interface WatchCacheLimits {
   readonly ringCapacity: number;
+  readonly startHistoryRevisions: number;
   readonly watcherBufferEvents: number;
   readonly maxBatchEvents: number;
   readonly listPageSize: number;
@@ -88,6 +97,7 @@ export interface WatchCacheLimits {
 
 export const DEFAULT_WATCH_CACHE_LIMITS: WatchCacheLimits = {
   ringCapacity: RING_CAPACITY,
+  startHistoryRevisions: START_HISTORY_REVISIONS,
   watcherBufferEvents: WATCHER_BUFFER_EVENTS,
   maxBatchEvents: MAX_BATCH_EVENTS,
   listPageSize: LIST_PAGE_SIZE,
@@ -151,6 +161,12 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private ring: EventRing<T>;
   private revision_ = 0;
   private ready = false;
+  /**
+   * The present when the cache (re)started: until the replay of history reaches it, the cache's
+   * state is older than what clients may have seen, so the current state (lists, and watches
+   * without a resourceVersion) waits for it.
+   */
+  private startupHead = 0;
   private stopped = false;
   /** Bumped on every (re)initialization; a store watch loop of an older generation stops. */
   private generation = 0;
@@ -261,31 +277,35 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
 
   // --- Loading and following the store ---
 
-  /** Lists the prefix at one revision, page by page; retries the whole list if that revision is compacted meanwhile. */
-  private async listPrefix(): Promise<{ revision: number; kvs: KeyValue[] }> {
+  /**
+   * Lists the prefix at one revision, page by page: up to startHistoryRevisions before the present
+   * (`head`, read linearizably, so the cache will reach every write acknowledged before start()),
+   * never before the store's compaction. The pages read this master's own history at that revision.
+   */
+  private async listPrefix(): Promise<{ revision: number; head: number; kvs: KeyValue[] }> {
+    const present = await this.source.range({ key: this.prefix, rangeEnd: this.rangeEnd, countOnly: true }, 'linearizable');
+    const head = present.revision;
+    let revision = Math.max(1, head - this.limits.startHistoryRevisions);
     for (;;) {
       const kvs: KeyValue[] = [];
-      let revision = 0;
       let key = this.prefix;
       try {
         for (;;) {
-          // The first page is linearizable: the cache starts no older than any write acknowledged
-          // before start(). Later pages read that same revision.
-          const page = await this.source.range(
-            { key, rangeEnd: this.rangeEnd, limit: this.limits.listPageSize, revision },
-            revision === 0 ? 'linearizable' : 'serializable',
-          );
-          if (revision === 0) revision = page.revision;
+          const page = await this.source.range({ key, rangeEnd: this.rangeEnd, limit: this.limits.listPageSize, revision }, 'serializable');
           for (const kv of page.kvs) kvs.push(kv);
           const last = page.kvs[page.kvs.length - 1];
-          if (!page.more || last === undefined) return { revision, kvs };
+          if (!page.more || last === undefined) return { revision, head, kvs };
           // The smallest key after `last`.
           key = new Uint8Array(last.key.length + 1);
           key.set(last.key);
         }
       } catch (error) {
         if (!(error instanceof CompactedError) || this.stopped) throw error;
-        this.logger.warn('watch cache list compacted away; listing again', { prefix: this.prefixText, revision });
+        // History before the compaction is gone: start there instead (a range at the compact
+        // revision itself is still whole).
+        if (error.compactRevision <= revision || error.compactRevision > head) throw error;
+        revision = error.compactRevision;
+        this.logger.info('watch cache history starts at the compaction', { prefix: this.prefixText, revision });
       }
     }
   }
@@ -293,7 +313,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private async initialize(): Promise<void> {
     const generation = ++this.generation;
     for (;;) {
-      const { revision, kvs } = await this.listPrefix();
+      const { revision, head, kvs } = await this.listPrefix();
       if (this.stopped || generation !== this.generation) return;
       let watcher: BackendWatcher;
       try {
@@ -311,6 +331,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       }
       this.ring = new EventRing(this.limits.ringCapacity, revision);
       this.revision_ = revision;
+      this.startupHead = head;
       this.ready = true;
       this.logger.info('watch cache ready', { prefix: this.prefixText, revision, objects: this.objects.size });
       this.revisionAdvanced();
@@ -553,6 +574,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   /** The objects matching `filter` as of the cache's revision. Throws CacheNotReadyError, UnknownIndexError. */
   list(filter?: CacheFilter<T>): CacheList<T> {
     if (!this.ready) throw new CacheNotReadyError('listing the store');
+    if (this.revision_ < this.startupHead) throw new CacheNotReadyError(`replaying history up to revision ${this.startupHead}`);
     const compiled = this.compile(filter);
     return { items: this.objects.matching(compiled).map((cached) => cached.object), revision: this.revision_ };
   }
@@ -572,7 +594,11 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     );
     this.watchers.add(watcher);
     if (this.stopped) watcher.close((lastRevision) => new CacheStoppedError(lastRevision), this.revision_);
-    else watcher.start(this.ready && fromRevision <= this.revision_);
+    else {
+      // The current state is served once the cache has caught up with the present it started at.
+      const needed = fromRevision === 0 ? this.startupHead : fromRevision;
+      watcher.start(this.ready && needed <= this.revision_, needed);
+    }
     return watcher;
   }
 
