@@ -112,6 +112,16 @@ export interface BulkBindRequestMsg {
 export interface BulkResponseMsg {
   results: BulkResultMsg[];
 }
+export interface LogsRequestMsg {
+  namespace: string;
+  pod: string;
+  container: string;
+  follow: boolean;
+  previous: boolean;
+}
+export interface LogChunkMsg {
+  data: Uint8Array;
+}
 export interface WhoAmIResponseMsg {
   user: string;
   master: string;
@@ -131,6 +141,7 @@ export const ApiMethods = {
   bulkCreate: unaryMethod<BulkCreateRequestMsg, BulkResponseMsg>(m('BulkCreate'), type('BulkCreateRequest'), type('BulkResponse')),
   bulkUpdate: unaryMethod<BulkUpdateRequestMsg, BulkResponseMsg>(m('BulkUpdate'), type('BulkUpdateRequest'), type('BulkResponse')),
   bulkBind: unaryMethod<BulkBindRequestMsg, BulkResponseMsg>(m('BulkBind'), type('BulkBindRequest'), type('BulkResponse')),
+  logs: serverStreamMethod<LogsRequestMsg, LogChunkMsg>(m('Logs'), type('LogsRequest'), type('LogChunk')),
   whoAmI: unaryMethod<Record<string, never>, WhoAmIResponseMsg>(m('WhoAmI'), type('WhoAmIRequest'), type('WhoAmIResponse')),
 } as const;
 

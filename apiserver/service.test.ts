@@ -113,6 +113,43 @@ describe('ApiServer in-process', () => {
     expect((err as RpcError).code).toBe(StatusCode.INVALID_ARGUMENT);
   });
 
+  test("logs come through the API from the node's agent, with the caller's token", async () => {
+    const seen: (string | undefined)[] = [];
+    const agent = createServer((req, res) => {
+      seen.push(req.headers.authorization);
+      if (req.url === '/logs/default/lp/c?follow=1') {
+        res.writeHead(200);
+        res.write('line 1\n');
+        res.end('line 2\n');
+      } else {
+        res.writeHead(404).end('no such container');
+      }
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `127.0.0.1:${(agent.address() as AddressInfo).port}`;
+      await client.create({ apiVersion: 'v1', kind: 'Node', metadata: { name: 'n-logs', annotations: { 'flotilla.io/agent-endpoint': endpoint } } });
+      await client.create({ ...pod('lp'), spec: { ...pod('lp').spec!, nodeName: 'n-logs' } } as Pod);
+      let text = '';
+      for await (const chunk of client.logs('default', 'lp', { follow: true })) text += Buffer.from(chunk).toString('utf8');
+      expect(text).toBe('line 1\nline 2\n');
+      expect(seen).toEqual([`Bearer ${TOKEN}`]);
+      const wrong = await (async () => {
+        for await (const _ of client.logs('default', 'lp', { container: 'nope' })) return undefined;
+        return undefined;
+      })().catch((e: unknown) => e);
+      expect((wrong as RpcError).code).toBe(StatusCode.INVALID_ARGUMENT);
+      await client.create(pod('unbound-logs'));
+      const unbound = await (async () => {
+        for await (const _ of client.logs('default', 'unbound-logs')) return undefined;
+        return undefined;
+      })().catch((e: unknown) => e);
+      expect((unbound as RpcError).message).toContain('not bound');
+    } finally {
+      await new Promise<void>((r) => agent.close(() => r()));
+    }
+  });
+
   test('an informer lists, watches, and relists after Expired', async () => {
     await client.create(pod('i1'));
     const informer = new Informer<Pod>(client, 'Pod', { namespace: 'default' });

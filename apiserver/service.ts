@@ -20,6 +20,8 @@ import {
   type BulkResultMsg,
   type ItemErrorMsg,
   type ListRequestMsg,
+  type LogChunkMsg,
+  type LogsRequestMsg,
   type StoredObjectMsg,
   type WatchEventMsg,
   type WatchRequestMsg,
@@ -27,6 +29,8 @@ import {
 import { COMPACTION_INTERVAL_MS, Compactor } from './compactor.js';
 import { ApiError, StatusReason, invalid } from './registry/errors.js';
 import { fromJson } from './resources/from-json.js';
+import { AgentLogsError, agentEndpointOf, streamAgentLogs } from './logs-proxy.js';
+import type { Node, Pod } from '../proto/api/types.js';
 import { Registry, type KindHandler } from './registry/registry.js';
 import { kindPrefix, utf8 } from './registry/storage.js';
 import { parseFieldSelector, parseLabelSelector, SelectorParseError, UnsupportedFieldError } from './resources/selectors.js';
@@ -162,7 +166,7 @@ export class ApiServer {
       authenticate: (token) => {
         if (tokens === undefined) return { name: 'anonymous' };
         const user = token === undefined ? undefined : tokens.get(token);
-        return user === undefined ? undefined : { name: user };
+        return user === undefined || token === undefined ? undefined : { name: user, credential: token };
       },
       logger: opts.logger,
     });
@@ -370,6 +374,38 @@ export class ApiServer {
     }
   }
 
+  /** Streams a container's output from the agent of the pod's node, with the caller's own token. */
+  private async logs(req: LogsRequestMsg, ctx: CallContext, sink: TypedServerStreamSink<LogChunkMsg>): Promise<void> {
+    const pod = (await this.registry.get({ kind: 'Pod', namespace: req.namespace, name: req.pod })) as Pod;
+    const nodeName = pod.spec?.nodeName ?? '';
+    if (nodeName === '') throw new ApiError(StatusReason.BadRequest, `pod ${req.namespace}/${req.pod} is not bound to a node yet`);
+    const names = (pod.spec?.containers ?? []).map((c) => c.name);
+    const container = req.container !== '' ? req.container : names.length === 1 ? names[0]! : '';
+    if (container === '') throw new ApiError(StatusReason.BadRequest, `pod ${req.namespace}/${req.pod} has containers [${names.join(' ')}]: choose one`, [{ field: 'container', description: 'required for a pod with several containers' }]);
+    if (!names.includes(container)) throw new ApiError(StatusReason.BadRequest, `pod ${req.namespace}/${req.pod} has no container ${container} (it has [${names.join(' ')}])`, [{ field: 'container', description: 'no such container' }]);
+    const node = (await this.registry.get({ kind: 'Node', name: nodeName })) as Node;
+    const endpoint = agentEndpointOf(node);
+    if (endpoint === undefined) throw new ApiError(StatusReason.ServiceUnavailable, `node ${nodeName} publishes no agent endpoint`);
+    try {
+      await streamAgentLogs(
+        { endpoint, namespace: req.namespace, pod: req.pod, container, follow: req.follow, previous: req.previous, signal: ctx.signal, ...(ctx.principal.credential !== undefined ? { token: ctx.principal.credential } : {}) },
+        async (chunk) => {
+          // Backpressure: the agent's stream pauses while the caller's connection drains.
+          while (!sink.send({ data: chunk })) {
+            if (!(await sink.drained())) throw new RpcError(StatusCode.CANCELLED, 'the log stream ended');
+          }
+        },
+      );
+    } catch (err) {
+      if (ctx.signal.aborted) return;
+      if (err instanceof AgentLogsError) {
+        const reason = err.status === 404 ? StatusReason.NotFound : err.status === 401 ? StatusReason.Forbidden : StatusReason.ServiceUnavailable;
+        throw new ApiError(reason, err.message, [], undefined, { cause: err });
+      }
+      throw err;
+    }
+  }
+
   private register(): void {
     const rpc = this.rpc;
     rpc.unaryTyped(
@@ -430,6 +466,13 @@ export class ApiServer {
     );
     rpc.unaryTyped(ApiMethods.bulkBind, this.guard((req) => this.bulk(req.bindings, (b) => this.bind(b))));
     rpc.unaryTyped(ApiMethods.whoAmI, this.guard(async (_req, ctx) => ({ user: ctx.principal.name, master: this.opts.masterName })));
+    rpc.serverStreamTyped(ApiMethods.logs, async (req, ctx, sink) => {
+      try {
+        await this.logs(req, ctx, sink);
+      } catch (err) {
+        throw statusOf(err);
+      }
+    });
     rpc.serverStreamTyped(ApiMethods.watch, async (req, ctx, sink) => {
       try {
         await this.watch(req, ctx, sink);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ApiClient } from '../client/api-client.js';
 import { NodeAgent } from '../nodeagent/agent.js';
+import { cachedTokenReview } from '../nodeagent/log-server.js';
 import type { AgentApi } from '../nodeagent/api.js';
 import { CtrRuntime } from '../nodeagent/runtime/ctr.js';
 import type { ContainerRuntime } from '../nodeagent/runtime/runtime.js';
@@ -15,6 +16,9 @@ export const DEFAULT_CONTAINERD_ADDRESS = '/run/containerd/containerd.sock';
 export const DEFAULT_CONTAINERD_NAMESPACE = 'flotilla';
 export const DEFAULT_AGENT_LISTEN = '0.0.0.0:10250';
 export const DEFAULT_AGENT_STATE_DIR = '/var/lib/flotilla/agent';
+
+/** How long the API may take to confirm a token presented to the agent. */
+export const TOKEN_REVIEW_TIMEOUT_MS = 5_000;
 
 export const AGENT_USAGE = `usage: flotilla agent --name NODE --masters HOST:PORT,... [options]
 
@@ -122,6 +126,18 @@ export async function agentCommand(argv: readonly string[], out: NodeJS.Writable
     ...(values['node-ip'] !== undefined ? { internalIP: values['node-ip'] } : {}),
     ...(values.advertise !== undefined ? { advertiseEndpoint: values.advertise } : {}),
     ...(token !== undefined ? { httpToken: token } : {}),
+    // A token that is not ours is good when the API accepts it (WhoAmI with it), remembered a while.
+    verifyToken: cachedTokenReview(async (t) => {
+      const reviewer = new ApiClient({ endpoints: masters, token: t, timeoutMs: TOKEN_REVIEW_TIMEOUT_MS });
+      try {
+        await reviewer.whoAmI();
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await reviewer.close();
+      }
+    }),
   });
   out.write(`agent ${nodeName}: ${await runtime.version()}, logs on ${agent.endpoint ?? '-'}, masters ${masters.join(',')}\n`);
   await new Promise<void>((resolve) => {

@@ -1,9 +1,9 @@
-// `flotilla logs POD [-c CONTAINER] [-f]`: a container's output, streamed from the agent of the
-// pod's node (found through the API), as kubectl does through the kubelet.
+// `flotilla logs POD [-c CONTAINER] [-f]`: a container's output, streamed through the API from the
+// agent of the pod's node, as kubectl does through kube-apiserver and the kubelet.
 
 import { parseArgs } from 'node:util';
-import { fetchPodLogs } from '../nodeagent/logs-client.js';
-import { CONNECT_OPTIONS, clusterEndpoints, connect } from './connect.js';
+import { RpcError } from '../apiserver/rpc/status.js';
+import { CONNECT_OPTIONS, connect } from './connect.js';
 
 export const LOGS_USAGE = 'usage: flotilla logs POD [-n NAMESPACE] [-c CONTAINER] [-f] [-p] [--server HOST:PORT,...] [--token T]\n';
 
@@ -25,26 +25,24 @@ export async function logsCommand(argv: readonly string[], out: NodeJS.WritableS
     out.write(LOGS_USAGE);
     return 2;
   }
-  const { token } = clusterEndpoints(values);
   const api = connect(values);
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
   try {
-    await fetchPodLogs(
-      api,
-      {
-        namespace: values.namespace ?? 'default',
-        pod,
-        ...(values.container !== undefined ? { container: values.container } : {}),
-        follow: values.follow === true,
-        previous: values.previous === true,
-        ...(token !== undefined ? { token } : {}),
-        signal: abort.signal,
-      },
-      (chunk) => out.write(chunk),
-    );
+    for await (const chunk of api.logs(values.namespace ?? 'default', pod, {
+      ...(values.container !== undefined ? { container: values.container } : {}),
+      follow: values.follow === true,
+      previous: values.previous === true,
+      signal: abort.signal,
+    })) {
+      out.write(chunk);
+    }
     return 0;
+  } catch (err) {
+    if (abort.signal.aborted) return 0;
+    out.write(`error: ${err instanceof RpcError ? `${err.message} (${err.codeName})` : (err as Error).message}\n`);
+    return 1;
   } finally {
     process.off('SIGINT', onSignal);
     await api.close();

@@ -236,6 +236,16 @@ export class ApiClient {
     }
   }
 
+  /** A container's output, streamed from its node's agent through the API. */
+  async *logs(namespace: string, pod: string, opts: { container?: string; follow?: boolean; previous?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const stream = this.rpc.serverStreamTyped(
+      ApiMethods.logs,
+      { namespace, pod, container: opts.container ?? '', follow: opts.follow === true, previous: opts.previous === true },
+      opts.signal !== undefined ? { signal: opts.signal } : {},
+    );
+    for await (const chunk of stream) yield chunk.data;
+  }
+
   async whoAmI(): Promise<{ user: string; master: string }> {
     return this.rpc.unaryTyped(ApiMethods.whoAmI, {}, { timeoutMs: this.timeoutMs });
   }

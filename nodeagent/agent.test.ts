@@ -1,3 +1,4 @@
+import { cachedTokenReview } from './log-server.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { NodeAgent, type NodeAgentOptions } from './agent.js';
@@ -202,5 +203,24 @@ describe('NodeAgent with the simulated runtime', () => {
     expect(text).toBe('hello there\n');
     await expect(fetchPodLogs(api, { namespace: 'default', pod: 'talk', token: 'wrong' }, () => undefined)).rejects.toThrow(/401/);
     expect(agent.endpoint).toBeDefined();
+  });
+
+  it("accepts a token the API vouches for (the masters stream logs with their callers' tokens), and remembers it", async () => {
+    const api = new FakeAgentApi();
+    const reviewed: string[] = [];
+    const verifyToken = cachedTokenReview(async (t) => {
+      reviewed.push(t);
+      return t === 'user-token';
+    });
+    await startAgent(api, new SimulatedRuntime(), { listen: { host: '127.0.0.1', port: 0 }, httpToken: 'agent-token', verifyToken });
+    await api.create(testPod('talk', [{ name: 'c', image: 'busybox', command: ['sh', '-c', 'echo vouched; sleep 100'] }], { nodeName: 'n1' }));
+    await podWhere(api, 'talk', (x) => x.status?.phase === 'Running');
+    for (let i = 0; i < 2; i++) {
+      let text = '';
+      await fetchPodLogs(api, { namespace: 'default', pod: 'talk', token: 'user-token' }, (chunk) => (text += Buffer.from(chunk).toString()));
+      expect(text).toBe('vouched\n');
+    }
+    await expect(fetchPodLogs(api, { namespace: 'default', pod: 'talk', token: 'stranger' }, () => undefined)).rejects.toThrow(/401/);
+    expect(reviewed).toEqual(['user-token', 'stranger']);
   });
 });

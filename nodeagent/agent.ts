@@ -40,6 +40,8 @@ export interface NodeAgentOptions {
   /** Overrides the endpoint written in the Node (when HOST is 0.0.0.0). */
   readonly advertiseEndpoint?: string;
   readonly httpToken?: string;
+  /** Whether the API accepts a bearer token that is not httpToken (the masters present their callers'). */
+  readonly verifyToken?: (token: string) => Promise<boolean>;
   readonly crashBackoff?: BackoffPolicy;
   readonly imageBackoff?: BackoffPolicy;
   readonly secondMs?: number;
@@ -93,7 +95,7 @@ export class NodeAgent {
   private async run(): Promise<void> {
     const runtimeVersion = await this.runtime.version();
     if (this.opts.listen !== undefined) {
-      this.http = new AgentHttpServer({ logs: (ns, pod, c, o) => this.logsOf(ns, pod, c, o) }, this.opts.httpToken);
+      this.http = new AgentHttpServer({ logs: (ns, pod, c, o) => this.logsOf(ns, pod, c, o) }, this.opts.httpToken, this.opts.verifyToken);
       const bound = await this.http.listen(this.opts.listen.host, this.opts.listen.port);
       this.endpoint = this.opts.advertiseEndpoint ?? (this.opts.listen.host === '0.0.0.0' ? `${this.opts.internalIP ?? machineAddress()}:${bound.slice(bound.lastIndexOf(':') + 1)}` : bound);
     }

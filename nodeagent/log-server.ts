@@ -1,10 +1,30 @@
 // The agent's HTTP endpoint, as the kubelet's: `GET /logs/NAMESPACE/POD/CONTAINER?follow=1&previous=1`
 // streams a container's output; `GET /healthz` answers ok. Requests carry `Authorization: Bearer
-// TOKEN` when the agent has one. The CLI finds this endpoint in the Node's annotation.
+// TOKEN`: the agent's own token, or any token the API accepts (checked with the API, as a kubelet
+// checks with a TokenReview) — the masters stream logs to their callers with the caller's token.
+// The masters find this endpoint in the Node's annotation.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { timingSafeEqual } from 'node:crypto';
+
+/** How long a token the API accepted is trusted before it is checked again. */
+export const TOKEN_REVIEW_TTL_MS = 60_000;
+/** Tokens remembered at once; past it the memory is cleared. */
+export const MAX_REVIEWED_TOKENS = 1_000;
+
+/** A verifyToken that asks the API once per token per TOKEN_REVIEW_TTL_MS. */
+export function cachedTokenReview(review: (token: string) => Promise<boolean>, now: () => number = () => Date.now()): (token: string) => Promise<boolean> {
+  const accepted = new Map<string, number>();
+  return async (token) => {
+    const until = accepted.get(token);
+    if (until !== undefined && until > now()) return true;
+    if (!(await review(token))) return false;
+    if (accepted.size >= MAX_REVIEWED_TOKENS) accepted.clear();
+    accepted.set(token, now() + TOKEN_REVIEW_TTL_MS);
+    return true;
+  };
+}
 
 /** Log streams one agent serves at once; more get 503. */
 export const MAX_LOG_STREAMS = 64;
@@ -27,7 +47,16 @@ export class AgentHttpServer {
   constructor(
     private readonly source: LogSource,
     private readonly token: string | undefined,
+    /** Whether the API accepts a token that is not the agent's own; absent: only the agent's own. */
+    private readonly verifyToken?: (token: string) => Promise<boolean>,
   ) {}
+
+  private async authorized(header: string | undefined): Promise<boolean> {
+    if (this.token === undefined) return true;
+    if (tokenMatches(header, this.token)) return true;
+    const given = header?.startsWith('Bearer ') === true ? header.slice('Bearer '.length).trim() : '';
+    return given !== '' && this.verifyToken !== undefined && (await this.verifyToken(given).catch(() => false));
+  }
 
   /** Resolves with the bound HOST:PORT (port 0 picks one). */
   async listen(host: string, port: number): Promise<string> {
@@ -45,7 +74,7 @@ export class AgentHttpServer {
     const url = new URL(req.url ?? '/', 'http://agent');
     if (req.method !== 'GET') return this.fail(res, 405, 'only GET');
     if (url.pathname === '/healthz') return this.fail(res, 200, 'ok');
-    if (this.token !== undefined && !tokenMatches(req.headers.authorization, this.token)) return this.fail(res, 401, 'a valid bearer token is required');
+    if (!(await this.authorized(req.headers.authorization))) return this.fail(res, 401, 'a valid bearer token is required');
     const m = /^\/logs\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     if (m === null) return this.fail(res, 404, 'try /logs/NAMESPACE/POD/CONTAINER');
     const [namespace, pod, container] = [decodeURIComponent(m[1] ?? ''), decodeURIComponent(m[2] ?? ''), decodeURIComponent(m[3] ?? '')];

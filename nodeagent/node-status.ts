@@ -6,7 +6,8 @@ import { cpus, freemem, hostname, networkInterfaces, totalmem } from 'node:os';
 import type { Node, NodeCondition, NodeStatus } from '../proto/api/types.js';
 
 /** Annotation holding the agent's HOST:PORT for logs (Kubernetes keeps it in daemonEndpoints). */
-export const AGENT_ENDPOINT_ANNOTATION = 'flotilla.io/agent-endpoint';
+export { AGENT_ENDPOINT_ANNOTATION } from '../apiserver/logs-proxy.js';
+import { AGENT_ENDPOINT_ANNOTATION } from '../apiserver/logs-proxy.js';
 export const DEFAULT_MAX_PODS = 110;
 
 /** Eviction-style thresholds (Kubernetes' hard eviction defaults). */

@@ -12,6 +12,11 @@ import { errorMessage, OK_STATUS, RpcError, StatusCode, type WireStatus } from '
 export interface Principal {
   readonly name: string;
   readonly groups?: readonly string[];
+  /**
+   * The bearer token the connection presented, for calls the server makes on the caller's behalf
+   * (a container's logs from its node's agent); never logged.
+   */
+  readonly credential?: string;
 }
 
 export interface CallContext {
