@@ -336,6 +336,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       this.logger.info('watch cache ready', { prefix: this.prefixText, revision, objects: this.objects.size });
       this.revisionAdvanced();
       void this.follow(watcher, generation);
+      // Waiting on the present asks the store for progress, so an idle prefix catches up too.
+      if (revision < head) void this.waitForRevision(head).catch(() => undefined);
       return;
     }
   }
