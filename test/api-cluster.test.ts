@@ -9,6 +9,7 @@ import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import type { ApiClient } from '../client/api-client.js';
 import type { ConfigMap, Pod } from '../proto/api/types.js';
 import { TestCluster } from './harness/cluster.js';
+import { eventually } from './harness/eventually.js';
 
 let cluster: TestCluster;
 let api: ApiClient;
@@ -36,18 +37,6 @@ async function rpcError(p: Promise<unknown>): Promise<RpcError> {
   throw new Error('expected the call to fail');
 }
 
-/** Retries a call until the cluster has a leader and the built-in namespaces exist. */
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 /** Waits until a (re)started master answers API calls. */
 async function waitApi(name: string): Promise<void> {

@@ -8,6 +8,7 @@ import { cpuMillis } from '../apiserver/resources/quantity.js';
 import type { ApiClient } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { TestCluster } from './harness/cluster.js';
+import { eventually } from './harness/eventually.js';
 
 const NODES = 40;
 const PODS = 1_500;
@@ -18,17 +19,6 @@ const POD_CPU = '100m';
 let cluster: TestCluster;
 let api: ApiClient;
 
-async function eventually<T>(fn: () => Promise<T>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
 
 beforeAll(async () => {
   cluster = await TestCluster.start({ tickMs: 50 });
