@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
 import { ApiClient } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
-import type { ConfigMap, Pod } from '../proto/api/types.js';
+import type { ConfigMap, Namespace, Pod } from '../proto/api/types.js';
 import { systemClock } from '../raft/driver/raft-node.js';
 import { LocalBackend } from '../store/local-backend.js';
 import { type TempStore, openTempStore } from '../store/mvcc/testing.js';
@@ -86,6 +86,29 @@ describe('ApiServer in-process', () => {
     await done;
     ac.abort();
     expect(seen).toEqual(['ADDED:w:-', 'MODIFIED:w:-', 'MODIFIED:w:Running', 'MODIFIED:w:Running', 'DELETED:w:Running']);
+  });
+
+  test('deleting a namespace deletes its contents; creates in it are refused while it terminates', async () => {
+    await client.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'doomed' } });
+    await client.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'doomed' } } as ConfigMap);
+    await client.create({ ...pod('free'), metadata: { name: 'free', namespace: 'doomed' } });
+    await client.create({ ...pod('held'), metadata: { name: 'held', namespace: 'doomed' } });
+    await client.bind('doomed', 'held', 'node-1');
+    // The bound pod waits for its agent: the namespace stays Terminating.
+    const first = await client.delete('Namespace', 'doomed');
+    expect(first.deleted).toBe(false);
+    expect((await client.get<Namespace>('Namespace', 'doomed')).status?.phase).toBe('Terminating');
+    expect((await client.list('ConfigMap', { namespace: 'doomed' })).items).toEqual([]);
+    expect((await client.list<Pod>('Pod', { namespace: 'doomed' })).items.map((p) => p.metadata.name)).toEqual(['held']);
+    const refused = await client.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'late', namespace: 'doomed' } } as ConfigMap).catch((e: unknown) => e);
+    expect((refused as RpcError).code).toBe(StatusCode.FAILED_PRECONDITION);
+    // The agent's final delete; the next delete (or sweep) removes the namespace.
+    await client.delete('Pod', 'held', 'doomed', { gracePeriodSeconds: 0 });
+    expect((await client.delete('Namespace', 'doomed')).deleted).toBe(true);
+    const gone = await client.get('Namespace', 'doomed').catch((e: unknown) => e);
+    expect((gone as RpcError).code).toBe(StatusCode.NOT_FOUND);
+    const builtIn = await client.delete('Namespace', 'kube-system').catch((e: unknown) => e);
+    expect((builtIn as RpcError).code).toBe(StatusCode.FAILED_PRECONDITION);
   });
 
   test('bulk calls succeed or fail per item', async () => {

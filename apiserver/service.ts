@@ -27,6 +27,7 @@ import {
   type WatchRequestMsg,
 } from './api-methods.js';
 import { COMPACTION_INTERVAL_MS, Compactor } from './compactor.js';
+import { NamespaceLifecycle } from './namespace-lifecycle.js';
 import { ApiError, StatusReason, invalid } from './registry/errors.js';
 import { fromJson } from './resources/from-json.js';
 import { AgentLogsError, agentEndpointOf, streamAgentLogs } from './logs-proxy.js';
@@ -148,6 +149,7 @@ export class ApiServer {
   private readonly caches = new Map<string, WatchCache<ApiObject>>();
   private readonly logger: Logger;
   private readonly compactor: Compactor | undefined;
+  private readonly namespaces: NamespaceLifecycle;
   private closed = false;
 
   constructor(private readonly opts: ApiServerOptions) {
@@ -190,6 +192,7 @@ export class ApiServer {
     }
     const interval = opts.compactionIntervalMs ?? COMPACTION_INTERVAL_MS;
     this.compactor = interval > 0 ? new Compactor(opts.backend, opts.clock, opts.logger, interval) : undefined;
+    this.namespaces = new NamespaceLifecycle(this.registry, opts.kinds.map((k) => k.kind), opts.clock, opts.logger);
     this.register();
   }
 
@@ -198,6 +201,7 @@ export class ApiServer {
     for (const cache of this.caches.values()) void cache.start();
     void this.ensureNamespaces();
     this.compactor?.start();
+    this.namespaces.start();
   }
 
   private async ensureNamespaces(): Promise<void> {
@@ -223,6 +227,7 @@ export class ApiServer {
   async close(): Promise<void> {
     this.closed = true;
     this.compactor?.stop();
+    this.namespaces.stop();
     await this.rpc.close();
     for (const cache of this.caches.values()) cache.stop();
   }
@@ -443,6 +448,9 @@ export class ApiServer {
     rpc.unaryTyped(
       ApiMethods.delete,
       this.guard(async (req) => {
+        if (req.kind === 'Namespace' && (BUILTIN_NAMESPACES as readonly string[]).includes(req.name)) {
+          throw new ApiError(StatusReason.Forbidden, `namespace "${req.name}" is built in and may not be deleted`);
+        }
         const grace = req.gracePeriodSeconds === undefined || req.gracePeriodSeconds === null ? undefined : Number(req.gracePeriodSeconds);
         const r = await this.registry.delete(
           { kind: req.kind, namespace: req.namespace, name: req.name },
@@ -452,7 +460,9 @@ export class ApiServer {
             ...(req.preconditionResourceVersion !== '' ? { preconditionResourceVersion: req.preconditionResourceVersion } : {}),
           },
         );
-        return { object: this.stored(req.kind, r.object), deleted: r.deleted };
+        // A namespace is emptied at once; what cannot go yet (pods stopping) the sweeps finish.
+        const gone = !r.deleted && req.kind === 'Namespace' ? await this.namespaces.finalize(req.name) : r.deleted;
+        return { object: this.stored(req.kind, r.object), deleted: gone };
       }),
     );
     rpc.unaryTyped(ApiMethods.bind, this.guard(async (req) => ({ object: await this.bind(req) })));

@@ -483,6 +483,12 @@ export class Registry {
       // A grace period may shorten an earlier one, never lengthen it (as Kubernetes does).
       if (meta.deletionGracePeriodSeconds !== undefined) grace = Math.min(grace, meta.deletionGracePeriodSeconds);
     }
+    if (h.kind === 'Namespace') {
+      // A namespace is Terminating until its contents are gone (NamespaceLifecycle removes it then).
+      if (meta.deletionTimestamp !== undefined) return current;
+      const status = (current as unknown as { status?: Record<string, unknown> }).status ?? {};
+      return { ...withMeta(current, { ...meta, deletionTimestamp: rfc3339(nowMs), deletionGracePeriodSeconds: 0 }), status: { ...status, phase: 'Terminating' } } as unknown as ApiObject;
+    }
     if (finalizers.length === 0 && grace === 0) return undefined;
     if (meta.deletionTimestamp !== undefined && (meta.deletionGracePeriodSeconds ?? 0) === grace) return current;
     return withMeta(current, {
@@ -523,6 +529,27 @@ export class Registry {
       if (outcome.ok) return withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) });
       if (attempt >= MAX_UPDATE_ATTEMPTS) throw this.conflict(h, namespace, ref.name, value.modRevision, outcome.current?.modRevision ?? 0);
     }
+  }
+
+  /** Whether any object of a namespaced kind is left in the namespace. */
+  async namespaceHasObjects(namespace: string, kinds: readonly string[]): Promise<boolean> {
+    for (const kind of kinds) {
+      const h = this.handler(kind);
+      if (!h.namespaced) continue;
+      const page = await this.storage.listPage(kindPrefix(h.plural, namespace), { limit: 1 });
+      if (page.items.length > 0) return true;
+    }
+    return false;
+  }
+
+  /** Removes a Terminating namespace's own key, if it is still at the version read. Resolves whether it is gone. */
+  async removeTerminatedNamespace(name: string): Promise<boolean> {
+    const h = this.handler('Namespace');
+    const key = this.key(h, '', name);
+    const value = await this.storage.get(key);
+    if (value === undefined) return true;
+    if (this.materialize(h, value).metadata.deletionTimestamp === undefined) return false;
+    return (await this.storage.compareAndDelete(key, value.modRevision)).ok;
   }
 
   /** Creates the namespace unless it exists (the masters' built-in namespaces). */
