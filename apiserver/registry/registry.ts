@@ -318,10 +318,14 @@ export class Registry {
     if (name === undefined || name === '') throw invalid(h.kind, '', [{ field: 'metadata.name', description: 'required' }]);
     if (subresource === 'status' && !h.hasStatus) throw new ApiError(StatusReason.NotFound, `${h.kind} has no status subresource`);
     const expected = rvNumber(input.metadata.resourceVersion, 'metadata.resourceVersion');
-    return this.readModifyWrite(h, namespace, name, expected, (current) => {
-      const merged = subresource === 'status' ? this.mergeStatus(current, input) : this.mergeMain(h, current, input);
-      return merged;
-    });
+    return this.readModifyWrite(
+      h,
+      namespace,
+      name,
+      expected,
+      (current) => (subresource === 'status' ? this.mergeStatus(current, input) : this.mergeMain(h, current, input)),
+      subresource === 'main',
+    );
   }
 
   /** RFC 7386 JSON merge patch of an object (or of its status subresource). */
@@ -339,7 +343,7 @@ export class Registry {
         throw invalid(h.kind, ref.name, [{ field: 'metadata.name', description: 'a patch may not change the name or namespace' }]);
       }
       return subresource === 'status' ? this.mergeStatus(current, patched) : this.mergeMain(h, current, patched);
-    });
+    }, subresource === 'main');
   }
 
   /** The object as update writes it: server-owned metadata from current, status kept when it is a subresource. */
@@ -379,6 +383,8 @@ export class Registry {
     name: string,
     expected: number | undefined,
     modify: (current: ApiObject) => ApiObject,
+    /** False for the status subresource, which keeps the stored spec: no generation check needed. */
+    specMayChange = true,
   ): Promise<ApiObject> {
     const key = this.key(h, namespace, name);
     let value = await this.readForWrite(key, expected);
@@ -388,7 +394,7 @@ export class Registry {
       const current = this.materialize(h, value);
       // Through the codec and back: the object as it will read, so comparisons see only real changes.
       let next = this.normalized(h, this.validated(h, modify(current), current));
-      if (specPart(next) !== specPart(current)) {
+      if (specMayChange && specPart(next) !== specPart(current)) {
         next = withMeta(next, { ...next.metadata, generation: (current.metadata.generation ?? 1) + 1 });
       }
       // An update that changes nothing is not written (Kubernetes answers with the current version).

@@ -71,6 +71,7 @@ function loadRoot(): protobuf.Root {
 }
 
 const root = loadRoot();
+const intOrStringType = root.lookupType(INT_OR_STRING_TYPE);
 
 /** The message type of a kind ("Pod" → flotilla.api.v1.Pod), or undefined when there is none. */
 export function findMessageType(kind: string): protobuf.Type | undefined {
@@ -94,10 +95,33 @@ export function messageTypeOf(kind: string): protobuf.Type {
   return type;
 }
 
+/**
+ * What the conversions ask of a field, computed once per field: protobufjs recomputes some of it on
+ * every access (`fullName` walks the parents and joins them), and the walks ask per value.
+ */
+interface FieldFacts {
+  readonly jsonName: string;
+  readonly messageType: protobuf.Type | undefined;
+}
+const fieldFacts = new WeakMap<protobuf.Field, FieldFacts>();
+
+function factsOf(field: protobuf.Field): FieldFacts {
+  let facts = fieldFacts.get(field);
+  if (facts === undefined) {
+    const explicit: unknown = field.options?.['json_name'];
+    field.resolve();
+    facts = {
+      jsonName: typeof explicit === 'string' ? explicit : field.name,
+      messageType: field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined,
+    };
+    fieldFacts.set(field, facts);
+  }
+  return facts;
+}
+
 /** The field's name in the JSON form. */
 export function jsonNameOf(field: protobuf.Field): string {
-  const explicit: unknown = field.options?.['json_name'];
-  return typeof explicit === 'string' ? explicit : field.name;
+  return factsOf(field).jsonName;
 }
 
 /** The strings the field accepts, or undefined when any string goes. */
@@ -108,12 +132,11 @@ export function enumValuesOf(field: protobuf.Field): readonly string[] | undefin
 
 /** The field's message type, when it is a message (for maps: the value's message type). */
 export function messageTypeOfField(field: protobuf.Field): protobuf.Type | undefined {
-  field.resolve();
-  return field.resolvedType instanceof protobuf.Type ? field.resolvedType : undefined;
+  return factsOf(field).messageType;
 }
 
 export function isIntOrString(type: protobuf.Type): boolean {
-  return type.fullName === `.${INT_OR_STRING_TYPE}`;
+  return type === intOrStringType;
 }
 
 /** Fields declared `optional` in proto3: their zero value is a value, not "unset". */
