@@ -15,7 +15,7 @@ import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cpuMillis, memoryBytes } from '../apiserver/resources/quantity.js';
-import { StatusCode } from '../apiserver/rpc/status.js';
+import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
@@ -74,7 +74,17 @@ export const CREATE_ATTEMPTS = 5;
 async function createAll(client: ApiClient, pods: readonly Pod[]): Promise<void> {
   let pending = [...pods];
   for (let attempt = 1; pending.length > 0; attempt++) {
-    const results = await client.bulkCreate<Pod>('Pod', pending);
+    let results: Awaited<ReturnType<typeof client.bulkCreate<Pod>>>;
+    try {
+      results = await client.bulkCreate<Pod>('Pod', pending);
+    } catch (err) {
+      // The whole call failed (a leader change, a stalled master): retry it; what did commit comes
+      // back AlreadyExists, which counts as created.
+      const retryable = err instanceof RpcError && (err.code === StatusCode.UNAVAILABLE || err.code === StatusCode.DEADLINE_EXCEEDED);
+      if (!retryable || attempt >= CREATE_ATTEMPTS) throw err;
+      await new Promise((r) => setTimeout(r, 200 * attempt));
+      continue;
+    }
     const retry: Pod[] = [];
     results.forEach((r, i) => {
       if (r.ok || (attempt > 1 && r.error.code === StatusCode.ALREADY_EXISTS)) return;
