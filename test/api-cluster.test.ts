@@ -49,7 +49,9 @@ async function waitApi(name: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  cluster = await TestCluster.start();
+  // The production tick: these suites test the API, not election speed, and CI runs several
+  // clusters at once on two cores, where 20 ms ticks turn event-loop stalls into elections.
+  cluster = await TestCluster.start({ tickMs: 100 });
   await cluster.waitLeader();
   api = cluster.api();
   await eventually(() => api.get('Namespace', 'default'));

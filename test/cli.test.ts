@@ -26,7 +26,9 @@ function flotilla(...args: string[]): Promise<{ code: number; out: string }> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'flotilla-cli-'));
-  cluster = await TestCluster.start();
+  // The production tick: these suites test the API, not election speed, and CI runs several
+  // clusters at once on two cores, where 20 ms ticks turn event-loop stalls into elections.
+  cluster = await TestCluster.start({ tickMs: 100 });
   await cluster.waitLeader();
   const api = cluster.api();
   for (let i = 0; ; i++) {

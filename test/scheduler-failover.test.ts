@@ -21,7 +21,8 @@ let api: ApiClient;
 
 
 beforeAll(async () => {
-  cluster = await TestCluster.start({ tickMs: 50 });
+  // The production tick: CI runs several clusters at once on two cores (see api-cluster.test.ts).
+  cluster = await TestCluster.start({ tickMs: 100 });
   await cluster.waitLeader();
   api = cluster.api();
   await eventually(() => api.get('Namespace', 'default'));
