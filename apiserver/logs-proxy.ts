@@ -35,6 +35,16 @@ export interface AgentLogsRequest {
   readonly signal?: AbortSignal;
 }
 
+/** The container a logs request means: the one named, or the pod's only one; else what is wrong. */
+export function logsContainer(pod: { metadata: { namespace?: string; name?: string }; spec?: { containers?: readonly { name: string }[] } }, requested: string | undefined): { container: string } | { problem: string } {
+  const names = (pod.spec?.containers ?? []).map((c) => c.name);
+  const ref = `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
+  const chosen = requested !== undefined && requested !== '' ? requested : names.length === 1 ? names[0] : undefined;
+  if (chosen === undefined) return { problem: `pod ${ref} has containers [${names.join(' ')}]: choose one with -c` };
+  if (!names.includes(chosen)) return { problem: `pod ${ref} has no container ${chosen} (it has [${names.join(' ')}])` };
+  return { container: chosen };
+}
+
 /** The agent endpoint of a node: its annotation, else its InternalIP on the kubelet's port. */
 export function agentEndpointOf(node: { metadata: { annotations?: Readonly<Record<string, string>> }; status?: { addresses?: readonly { type: string; address: string }[] } }): string | undefined {
   const annotated = node.metadata.annotations?.[AGENT_ENDPOINT_ANNOTATION];

@@ -20,6 +20,12 @@ export const CONNECT_OPTIONS = {
   dir: { type: 'string', default: DEFAULT_LAB_DIR },
 } as const;
 
+/** The lab's API token: the first word of its api-token file (TOKEN [USER]), if there is one. */
+export function readLabApiToken(labDir: string): string | undefined {
+  const file = join(labDir, API_TOKEN_FILE);
+  return existsSync(file) ? readFileSync(file, 'utf8').trim().split(/\s+/)[0] : undefined;
+}
+
 export class NoClusterError extends Error {
   override readonly name = 'NoClusterError';
 }
@@ -33,8 +39,7 @@ export function clusterEndpoints(flags: ConnectFlags): { endpoints: string[]; to
     const lab = readLab(dir);
     if (lab === undefined) throw new NoClusterError(`no cluster: pass --server HOST:PORT,... (or set FLOTILLA_SERVER), or run \`flotilla up\` (no lab in ${resolve(dir)})`);
     endpoints = lab.members.map((m) => m.listen);
-    const tokenFile = join(lab.dir, API_TOKEN_FILE);
-    if (token === undefined && existsSync(tokenFile)) token = readFileSync(tokenFile, 'utf8').trim().split(/\s+/)[0];
+    token ??= readLabApiToken(lab.dir);
   }
   for (const e of endpoints) if (!/^[^\s:]+:\d{1,5}$/.test(e)) throw new NoClusterError(`--server: '${e}' is not HOST:PORT`);
   return { endpoints, token };

@@ -3,12 +3,11 @@
 // Either way `up` says which.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { commandExists, startContainerd, type ContainerdDaemon } from '../nodeagent/runtime/containerd-daemon.js';
 import { imageArchiveFileName } from '../nodeagent/runtime/image-ref.js';
 import { BUSYBOX_IMAGE_NAME, BUSYBOX_STATIC_PATH, buildBusyboxImageArchive } from '../nodeagent/runtime/oci-image.js';
-import { API_TOKEN_FILE } from './connect.js';
 import type { LabLayout } from './lab.js';
 
 /** Simulated nodes `up` starts where there is no containerd. */
@@ -35,9 +34,8 @@ function stopChild(c: ChildProcess): Promise<void> {
   });
 }
 
-export async function startLabAgents(lab: LabLayout, bin: string, clusterToken: string, out: NodeJS.WritableStream): Promise<LabAgents> {
-  const tokenFile = join(lab.dir, API_TOKEN_FILE);
-  const token = existsSync(tokenFile) ? (readFileSync(tokenFile, 'utf8').trim().split(/\s+/)[0] ?? clusterToken) : clusterToken;
+/** `token` is the lab's API token: the agents present it to the masters. */
+export async function startLabAgents(lab: LabLayout, bin: string, token: string, out: NodeJS.WritableStream): Promise<LabAgents> {
   const masters = lab.members.map((m) => m.listen).join(',');
   const children: ChildProcess[] = [];
   const spawnAgent = (name: string, args: readonly string[]): void => {

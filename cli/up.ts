@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
-import { API_TOKEN_FILE } from './connect.js';
+import { API_TOKEN_FILE, readLabApiToken } from './connect.js';
 import { startLabAgents, type LabAgents } from './up-agent.js';
 
 /** How long the lab may take to elect a leader before `up` gives up. */
@@ -45,7 +45,7 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   // The API's bearer token: what `flotilla get/apply` and agents present (cli/connect.ts reads it).
   const apiTokenFile = join(lab.dir, API_TOKEN_FILE);
   if (!existsSync(apiTokenFile)) writeFileSync(apiTokenFile, `${randomBytes(24).toString('hex')} admin\n`, { mode: 0o600 });
-  const apiToken = readFileSync(apiTokenFile, 'utf8').trim().split(/\s+/)[0] ?? '';
+  const apiToken = readLabApiToken(lab.dir) ?? '';
   writeFileSync(join(lab.dir, 'lab.json'), JSON.stringify(lab, null, 2));
   const resumed = lab.members.some((m) => existsSync(join(m.dataDir, 'data.mdb')));
 

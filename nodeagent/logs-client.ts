@@ -3,7 +3,7 @@
 // the agent's own tests and tools on the node.
 
 import type { Node, Pod } from '../proto/api/types.js';
-import { AgentLogsError, agentEndpointOf, streamAgentLogs } from '../apiserver/logs-proxy.js';
+import { AgentLogsError, agentEndpointOf, logsContainer, streamAgentLogs } from '../apiserver/logs-proxy.js';
 import type { AgentApi } from './api.js';
 
 export { AgentLogsError as PodLogsError, DEFAULT_AGENT_PORT } from '../apiserver/logs-proxy.js';
@@ -19,20 +19,13 @@ export interface PodLogsRequest {
   readonly signal?: AbortSignal;
 }
 
-/** The container a logs request means: the one named, or the pod's only one. */
-export function logsContainerOf(pod: Pod, namespace: string, name: string, container: string | undefined): string {
-  const names = (pod.spec?.containers ?? []).map((c) => c.name);
-  const chosen = container ?? (names.length === 1 ? names[0] : undefined);
-  if (chosen === undefined) throw new AgentLogsError(`pod ${namespace}/${name} has containers [${names.join(' ')}]: choose one with -c`);
-  if (!names.includes(chosen)) throw new AgentLogsError(`pod ${namespace}/${name} has no container ${chosen} (it has [${names.join(' ')}])`);
-  return chosen;
-}
-
 export async function agentEndpointOfPod(api: Pick<AgentApi, 'get'>, req: PodLogsRequest): Promise<{ endpoint: string; container: string }> {
   const pod = await api.get<Pod>('Pod', req.pod, req.namespace);
   const nodeName = pod.spec?.nodeName;
   if (nodeName === undefined || nodeName === '') throw new AgentLogsError(`pod ${req.namespace}/${req.pod} is not bound to a node yet`);
-  const container = logsContainerOf(pod, req.namespace, req.pod, req.container);
+  const chosen = logsContainer(pod, req.container);
+  if ('problem' in chosen) throw new AgentLogsError(chosen.problem);
+  const { container } = chosen;
   const endpoint = agentEndpointOf(await api.get<Node>('Node', nodeName));
   if (endpoint === undefined) throw new AgentLogsError(`node ${nodeName} publishes no agent endpoint`);
   return { endpoint, container };

@@ -8,7 +8,7 @@
 
 import type { ApiObject, FieldViolation, ObjectMeta } from '../../proto/api/object.js';
 import { ApiError, StatusReason, describeObject, invalid, notFound } from './errors.js';
-import { ObjectStorage, fromUtf8, kindPrefix, objectKey, type StoredValue } from './storage.js';
+import { ObjectStorage, kindPrefix, objectKey, type StoredValue } from './storage.js';
 import type { Backend } from '../../store/backend.js';
 
 /** Read-modify-write attempts of an update without a resourceVersion (or a patch) before Conflict. */
@@ -565,12 +565,6 @@ export class Registry {
     } catch (err) {
       if (!(err instanceof ApiError && err.reason === StatusReason.AlreadyExists)) throw err;
     }
-  }
-
-  /** The raw stored bytes' key → name, for callers that read store keys directly (the watch cache). */
-  static nameOf(key: Uint8Array): string {
-    const k = fromUtf8(key);
-    return k.slice(k.lastIndexOf('/') + 1);
   }
 }
 

@@ -85,19 +85,20 @@ const NO_TAINTS: readonly Taint[] = Object.freeze([]);
 const NO_LABELS: Readonly<Record<string, string>> = Object.freeze({});
 
 export class NodeInfo {
-  node: Node;
-  name: string;
-  labels: Readonly<Record<string, string>>;
+  // The node's own fields are set by setNode, from the constructor too.
+  node!: Node;
+  name!: string;
+  labels!: Readonly<Record<string, string>>;
   /** What matchFields compares against (Kubernetes supports only metadata.name). */
-  fields: Readonly<Record<string, string>>;
-  taints: readonly Taint[];
-  unschedulable: boolean;
-  allocatable: Allocatable;
+  fields!: Readonly<Record<string, string>>;
+  taints!: readonly Taint[];
+  unschedulable!: boolean;
+  allocatable!: Allocatable;
   // allocatable and the pod count again, as plain fields: the filter loop reads them for hundreds of
   // nodes per cycle, and one object per node stays in fewer cache lines than three.
-  allocatableCpuMillis: number;
-  allocatableMemoryBytes: number;
-  allocatablePods: number;
+  allocatableCpuMillis!: number;
+  allocatableMemoryBytes!: number;
+  allocatablePods!: number;
   podCount = 0;
   requestedCpuMillis = 0;
   requestedMemoryBytes = 0;
@@ -110,16 +111,7 @@ export class NodeInfo {
   generation = 0;
 
   constructor(node: Node) {
-    this.node = node;
-    this.name = node.metadata.name ?? '';
-    this.labels = node.metadata.labels ?? NO_LABELS;
-    this.fields = { 'metadata.name': this.name };
-    this.taints = node.spec?.taints ?? NO_TAINTS;
-    this.unschedulable = node.spec?.unschedulable === true;
-    this.allocatable = nodeAllocatable(node);
-    this.allocatableCpuMillis = this.allocatable.cpuMillis;
-    this.allocatableMemoryBytes = this.allocatable.memoryBytes;
-    this.allocatablePods = this.allocatable.pods;
+    this.setNode(node);
   }
 
   setNode(node: Node): void {
