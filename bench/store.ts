@@ -1,7 +1,9 @@
-// `flotilla bench store`: N clients writing through the etcd v3 API against a three-master
-// Flotilla cluster (started here, on loopback), printing writes/s, p50/p99 latency and the
-// masters' CPU seconds per 1,000 writes. `--against etcd` runs the same workload, through the
-// same client, against a three-member etcd (Debian's etcd-server) and prints the ratio.
+// `flotilla bench store`: N clients writing against a three-master Flotilla cluster (started here,
+// on loopback), printing writes/s, p50/p99 latency and the masters' CPU seconds per 1,000 writes,
+// once through the native client (store/native/) and once through the etcd v3 client (`--client`
+// picks one). `--against etcd` runs the same workload, through the same etcd v3 client, against a
+// three-member etcd (Debian's etcd-server) and prints the ratios. A last line sets the store
+// issue's goals beside what the run measured.
 // `--mode txn` writes as the API's registry does: each write is a txn comparing the key's mod
 // revision and putting the new value (compare-and-put), on keys each client owns.
 
@@ -10,7 +12,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { StoreClient } from '../store/client.js';
+import { StoreClient, type KeyValue } from '../store/client.js';
+import { NativeStoreClient } from '../store/native/client.js';
 import { TestCluster } from '../test/harness/cluster.js';
 
 /** Bound on the benchmark's length, whatever --seconds says. */
@@ -21,11 +24,25 @@ const MAX_CLIENTS = 2_000;
 /** Keys each client cycles through in txn mode (it tracks their mod revisions). */
 const TXN_KEYS_PER_CLIENT = 10;
 
+/** The calls the workload makes, which both clients offer. */
+interface BenchClient {
+  put(key: string, value: string): Promise<number>;
+  get(key: string): Promise<KeyValue | undefined>;
+  compareAndPut(key: string, modRevision: number, next: string): Promise<number | undefined>;
+  useEndpoint(i: number): void;
+  close(): void;
+}
+
+/** Which client the workload speaks: the store's native protocol, or etcd v3 gRPC. */
+export const BenchClientKind = { Native: 'native', Etcd: 'etcd-v3' } as const;
+export type BenchClientKind = (typeof BenchClientKind)[keyof typeof BenchClientKind];
+
 export const BenchMode = { Put: 'put', Txn: 'txn' } as const;
 export type BenchMode = (typeof BenchMode)[keyof typeof BenchMode];
 
 export interface StoreBenchResult {
   readonly target: string;
+  readonly client: BenchClientKind;
   readonly mode: BenchMode;
   readonly clients: number;
   readonly valueBytes: number;
@@ -59,14 +76,22 @@ class CompareFailedError extends Error {
   override readonly name = 'CompareFailedError';
 }
 
-async function workload(endpoints: readonly string[], clients: number, valueBytes: number, seconds: number, pids: () => number[], target: string, mode: BenchMode, rate: number): Promise<StoreBenchResult> {
+interface Target {
+  readonly name: string;
+  readonly client: BenchClientKind;
+  readonly connect: () => BenchClient;
+  readonly pids: () => number[];
+}
+
+async function workload(target: Target, clients: number, valueBytes: number, seconds: number, mode: BenchMode, rate: number): Promise<StoreBenchResult> {
+  const pids = target.pids;
   // With a rate, each client starts a write every clients/rate seconds (later if the last one is
   // still running): the same offered load before and after a change, for comparing CPU per write.
   const intervalMs = rate > 0 ? (1000 * clients) / rate : 0;
   const value = 'x'.repeat(valueBytes);
   // One gRPC channel per 10 clients (etcd's benchmark shares connections between clients too).
   const conns = Array.from({ length: Math.max(1, Math.ceil(clients / 10)) }, (_, i) => {
-    const c = new StoreClient(endpoints, 5_000);
+    const c = target.connect();
     c.useEndpoint(i);
     return c;
   });
@@ -125,7 +150,7 @@ async function workload(endpoints: readonly string[], clients: number, valueByte
   for (const c of conns) c.close();
   latencies.sort((a, b) => a - b);
   return {
-    target, mode, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
+    target: target.name, client: target.client, mode, clients, valueBytes, seconds: Number(elapsed.toFixed(2)), writes: latencies.length, errors,
     writesPerSecond: Math.round(latencies.length / elapsed),
     p50Ms: Number(percentile(latencies, 50).toFixed(2)),
     p99Ms: Number(percentile(latencies, 99).toFixed(2)),
@@ -208,6 +233,31 @@ async function startEtcd(basePort: number): Promise<EtcdCluster> {
   };
 }
 
+type LoopStats = NonNullable<Awaited<ReturnType<TestCluster['status']>>> & { readonly member: string };
+
+/** The leader's loop counters (they are cumulative), to report one workload's share. */
+async function loopStats(cluster: TestCluster): Promise<LoopStats | undefined> {
+  const leader = await cluster.waitLeader(10_000);
+  const st = await cluster.status(leader.name);
+  return st === undefined ? undefined : { ...st, member: leader.name };
+}
+
+function loopDelta(a: LoopStats, b: LoopStats): Record<string, unknown> {
+  if (a.member !== b.member) return { leaderLoop: `${a.member}→${b.member}` };
+  const d = (k: keyof LoopStats['raftStats']): number => b.raftStats[k] - a.raftStats[k];
+  const readies = Math.max(1, d('readies'));
+  const batches = Math.max(1, b.txnBatches.batches - a.txnBatches.batches);
+  return {
+    leaderLoop: b.member, readies: d('readies'),
+    entriesPerAppend: Number((d('entriesPersisted') / Math.max(1, d('syncedReadies'))).toFixed(1)),
+    proposalsPerBatch: Number((d('proposalsBatched') / Math.max(1, d('proposalBatches'))).toFixed(1)),
+    persistMsPerReady: Number((d('persistMs') / readies).toFixed(3)), applyMsPerReady: Number((d('applyMs') / readies).toFixed(3)),
+    messagesPerReady: Number((d('messagesSent') / readies).toFixed(1)),
+    leaderTxnsPerBatch: Number(((b.txnBatches.txns - a.txnBatches.txns) / batches).toFixed(1)),
+    eventLoopDelayMs: b.eventLoopDelayMs,
+  };
+}
+
 export async function storeBenchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -222,6 +272,8 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
       rate: { type: 'string', default: '0' },
       // Without the failover step every master exits cleanly (so --cpu-prof profiles are written).
       'skip-failover': { type: 'boolean', default: false },
+      // Which client Flotilla is measured through: native, etcd-v3 (the same client etcd gets) or both.
+      client: { type: 'string', default: 'both' },
     },
     strict: true,
   });
@@ -235,40 +287,62 @@ export async function storeBenchCommand(argv: readonly string[], out: NodeJS.Wri
   if (!(rate >= 0 && rate <= 1_000_000)) throw new Error('--rate must be 0..1000000 writes/s');
   const mode = values.mode as BenchMode;
   if (!Object.values(BenchMode).includes(mode)) throw new Error(`--mode '${values.mode}': one of ${Object.values(BenchMode).join(', ')}`);
+  if (values.client !== 'both' && !Object.values(BenchClientKind).includes(values.client as BenchClientKind)) {
+    throw new Error(`--client '${values.client}': one of both, ${Object.values(BenchClientKind).join(', ')}`);
+  }
   if (values.against !== undefined && values.against !== 'etcd') throw new Error(`--against '${values.against}': only 'etcd' is supported`);
 
-  const cluster = await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000 });
-  let flotilla: StoreBenchResult;
+  const kinds: BenchClientKind[] = values.client === 'both' ? [BenchClientKind.Native, BenchClientKind.Etcd] : [values.client as BenchClientKind];
+
+  const token = 'bench-cluster-token';
+  const cluster = await TestCluster.start({ tickMs: Number(values['tick-ms']), snapshotEvery: 100_000, token });
+  const results: StoreBenchResult[] = [];
+  let failoverMs: number | undefined;
   try {
     await cluster.waitLeader(30_000);
-    flotilla = await workload(cluster.members.map((m) => m.etcd), clients, valueBytes, seconds, () => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0), 'flotilla', mode, rate);
-    const leader = await cluster.waitLeader(10_000);
-    const st = await cluster.status(leader.name);
-    if (st !== undefined) {
-      const s = st.raftStats;
-      out.write(`${JSON.stringify({
-        leaderLoop: leader.name, readies: s.readies, entriesPerAppend: Number((s.entriesPersisted / Math.max(1, s.syncedReadies)).toFixed(1)),
-        proposalsPerBatch: Number((s.proposalsBatched / Math.max(1, s.proposalBatches)).toFixed(1)), largestProposalBatch: s.largestProposalBatch,
-        persistMsPerReady: Number((s.persistMs / Math.max(1, s.readies)).toFixed(3)), applyMsPerReady: Number((s.applyMs / Math.max(1, s.readies)).toFixed(3)),
-        messagesPerReady: Number((s.messagesSent / Math.max(1, s.readies)).toFixed(1)),
-        txnsPerBatch: Number((st.txnBatches.txns / Math.max(1, st.txnBatches.batches)).toFixed(1)), largestTxnBatch: st.txnBatches.largestBatch,
-      })}\n`);
+    const pids = (): number[] => cluster.members.map((m) => m.proc?.pid ?? 0).filter((p) => p > 0);
+    for (const kind of kinds) {
+      const connect = kind === BenchClientKind.Native
+        ? (): BenchClient => new NativeStoreClient(cluster.members.map((m) => m.listen), { timeoutMs: 5_000, token })
+        : (): BenchClient => new StoreClient(cluster.members.map((m) => m.etcd), 5_000);
+      const before = await loopStats(cluster);
+      const result = await workload({ name: 'flotilla', client: kind, connect, pids }, clients, valueBytes, seconds, mode, rate);
+      const after = await loopStats(cluster);
+      if (before !== undefined && after !== undefined) out.write(`${JSON.stringify({ client: kind, ...loopDelta(before, after) })}\n`);
+      out.write(`${JSON.stringify(result)}\n`);
+      results.push(result);
     }
-    if (values['skip-failover'] !== true) flotilla = { ...flotilla, failoverMs: await measureFailover(cluster) };
+    if (values['skip-failover'] !== true) {
+      failoverMs = await measureFailover(cluster);
+      out.write(`${JSON.stringify({ target: 'flotilla', failoverMs })}\n`);
+    }
   } finally {
     await cluster.stop();
   }
-  out.write(`${JSON.stringify(flotilla)}\n`);
   if (values.against === 'etcd') {
     const etcd = await startEtcd(30_000 + Math.floor(Math.random() * 10_000));
     let theirs: StoreBenchResult;
     try {
-      theirs = await workload(etcd.endpoints, clients, valueBytes, seconds, () => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0), 'etcd', mode, rate);
+      const pids = (): number[] => etcd.procs.map((p) => p.pid ?? 0).filter((p) => p > 0);
+      theirs = await workload({ name: 'etcd', client: BenchClientKind.Etcd, connect: () => new StoreClient(etcd.endpoints, 5_000), pids }, clients, valueBytes, seconds, mode, rate);
     } finally {
       await etcd.stop();
     }
     out.write(`${JSON.stringify(theirs)}\n`);
-    out.write(`${JSON.stringify({ ratio: 'flotilla/etcd', writesPerSecond: Number((flotilla.writesPerSecond / theirs.writesPerSecond).toFixed(2)), p50: Number((flotilla.p50Ms / theirs.p50Ms).toFixed(2)), cpuPer1000Writes: Number((flotilla.cpuSecondsPer1000Writes / theirs.cpuSecondsPer1000Writes).toFixed(2)) })}\n`);
+    for (const ours of results) {
+      out.write(`${JSON.stringify({ ratio: `flotilla(${ours.client})/etcd(${theirs.client})`, writesPerSecond: Number((ours.writesPerSecond / theirs.writesPerSecond).toFixed(2)), p50: Number((ours.p50Ms / theirs.p50Ms).toFixed(2)), singleClientP50: Number((ours.singleClientP50Ms / theirs.singleClientP50Ms).toFixed(2)), cpuPer1000Writes: Number((ours.cpuSecondsPer1000Writes / theirs.cpuSecondsPer1000Writes).toFixed(2)) })}\n`);
+    }
   }
+  // The goals of the store issue, next to what this run measured.
+  const native = results.find((r) => r.client === BenchClientKind.Native);
+  const grpc = results.find((r) => r.client === BenchClientKind.Etcd);
+  out.write(`${JSON.stringify({
+    goals: {
+      ...(native !== undefined ? { nativeWritesPerSecond: { goal: '>= 20000 at 100 clients', measured: native.writesPerSecond, clients: native.clients } } : {}),
+      singleClientP50Ms: { goal: '< 1', measured: Math.min(...results.map((r) => r.singleClientP50Ms)) },
+      ...(failoverMs !== undefined ? { failoverMs: { goal: '< 500', measured: failoverMs } } : {}),
+      ...(grpc !== undefined && values.against === 'etcd' ? { etcdClientVsEtcd: { goal: '>= 1.0', measured: 'see ratio line' } } : {}),
+    },
+  })}\n`);
   return 0;
 }

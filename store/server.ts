@@ -1,5 +1,6 @@
-// A store master process: one HTTP server on --listen for peers (WebSocket upgrades on /raft) and
-// status (GET /status), the Raft member over LMDB, and the etcd v3 gRPC endpoint on --etcd-listen.
+// A store master process: one HTTP server on --listen for peers (WebSocket upgrades on /raft),
+// native store clients (upgrades on /store/v1, store/native/) and status (GET /status), the Raft
+// member over LMDB, and the etcd v3 gRPC endpoint on --etcd-listen.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -17,6 +18,7 @@ import { LEASE_KEEPALIVE_PATH, LEASE_TTL_PATH, httpLeaderForwarder, internalRequ
 import { RaftBackend } from './raft-backend.js';
 import { NoLeaderError, NotLeaderError } from './backend.js';
 import { LeaseNotFoundError } from './mvcc/errors.js';
+import { NativeStoreFace, isNativeStoreUpgrade } from './native/face.js';
 
 /** The peer network a master needs (the WebSocket PeerTransport, or a test double). */
 export interface PeerNetwork extends PeerSender {
@@ -109,6 +111,7 @@ export class Master {
     private readonly http: Server,
     private readonly network: PeerNetwork,
     private readonly etcd: EtcdFace | undefined,
+    private readonly native: NativeStoreFace,
     private readonly api: ApiFace | undefined,
     private readonly unsubscribeRestores: () => void,
     private readonly logger: Logger,
@@ -229,8 +232,10 @@ export class Master {
       res.end(`no route for ${req.method ?? '?'} ${req.url ?? '?'}\n`);
     });
     let api: ApiFace | undefined;
+    const native = new NativeStoreFace({ backend, logger, token: config.token });
     http.on('upgrade', (req, socket, head) => {
       if (isRaftPeerUpgrade(req)) network.handleUpgrade(req, socket, head);
+      else if (isNativeStoreUpgrade(req)) native.handleUpgrade(req, socket, head);
       else if (api?.handlesUpgrade(req) === true) api.handleUpgrade(req, socket, head);
       else socket.destroy();
     });
@@ -244,13 +249,14 @@ export class Master {
       api = deps.api === undefined ? undefined : await deps.api(backend, { name: config.name, logger });
     } catch (err) {
       await etcd?.close();
+      await native.close();
       http.close();
       backend.close();
       await network.close();
       await member.close();
       throw err;
     }
-    const master: Master = new Master(config, id, member, backend, http, network, etcd, api, unsubscribeRestores, logger);
+    const master: Master = new Master(config, id, member, backend, http, network, etcd, native, api, unsubscribeRestores, logger);
     member.start();
     void backend.publish();
     logger.info('master started', { name: config.name, id: id.toString(16), listen: config.listen, etcd: config.etcdListen ?? null });
@@ -286,6 +292,7 @@ export class Master {
     this.logger.info('master stopping', { name: this.config.name });
     await this.api?.close();
     await this.etcd?.close();
+    await this.native.close();
     this.unsubscribeRestores();
     this.backend.close();
     await this.network.close();

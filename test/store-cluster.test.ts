@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LOG_DB_NAME } from '../raft/driver/lmdb-storage.js';
 import type { StoreClient } from '../store/client.js';
 import { etcdctl } from '../store/etcd/testing.js';
+import { NativeStoreClient } from '../store/native/client.js';
 import { TestCluster } from './harness/cluster.js';
 
 let cluster: TestCluster | undefined;
@@ -32,7 +33,7 @@ async function eventually<T>(what: string, f: () => Promise<T | undefined>, time
 }
 
 /** A first write right after an election may meet a follower that has not heard of the leader yet. */
-async function putSoon(client: StoreClient, key: string, value: string): Promise<void> {
+async function putSoon(client: Pick<StoreClient, 'put'>, key: string, value: string): Promise<void> {
   await eventually(`put ${key}`, async () => ((await client.put(key, value)) > 0 ? true : undefined), 10_000);
 }
 
@@ -54,6 +55,37 @@ describe('three-master store cluster', () => {
     expect(await viaFollower.compareAndSet('a', '1', '3')).toBe(true);
     expect(await viaLeader.compareAndSet('a', '1', '4')).toBe(false);
     expect((await viaLeader.get('a'))?.value.toString()).toBe('3');
+    viaLeader.close();
+    viaFollower.close();
+  });
+
+  it('the native protocol writes through a follower and the leader; the etcd face reads what it wrote, and back', async () => {
+    cluster = await TestCluster.start({ tickMs: 100 });
+    const leader = await cluster.waitLeader();
+    const follower = cluster.members.find((m) => m !== leader)!;
+    const viaLeader = cluster.nativeClient([leader.name]);
+    const viaFollower = cluster.nativeClient([follower.name]);
+    await putSoon(viaLeader, 'n/a', '1');
+    await putSoon(viaFollower, 'n/b', '2');
+    const revisions = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? viaLeader : viaFollower).put(`n/many/${i}`, String(i))));
+    expect(new Set(revisions).size).toBe(200);
+    const etcd = cluster.client([follower.name]);
+    expect((await etcd.get('n/b'))?.value.toString()).toBe('2');
+    expect((await etcd.get('n/many/199'))?.value.toString()).toBe('199');
+    await etcd.put('n/c', '3');
+    for (const m of cluster.members) {
+      const c = cluster.nativeClient([m.name]);
+      expect((await c.get('n/a'))?.value.toString()).toBe('1');
+      expect((await c.get('n/c'))?.value.toString()).toBe('3');
+      c.close();
+    }
+    expect(await viaFollower.compareAndSet('n/a', '1', '3')).toBe(true);
+    expect(await viaLeader.compareAndSet('n/a', '1', '4')).toBe(false);
+    // Without the cluster token the masters refuse the upgrade.
+    const stranger = new NativeStoreClient([leader.listen], { token: 'not-the-token', timeoutMs: 2_000 });
+    await expect(stranger.put('n/x', 'y')).rejects.toThrow(/401/);
+    stranger.close();
+    etcd.close();
     viaLeader.close();
     viaFollower.close();
   });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fetchStatus } from '../../cli/status.js';
 import { StoreClient } from '../../store/client.js';
+import { NativeStoreClient } from '../../store/native/client.js';
 import { ApiClient } from '../../client/api-client.js';
 import type { MasterStatusReport } from '../../store/server.js';
 
@@ -225,6 +226,12 @@ export class TestCluster {
   client(names?: readonly string[], timeoutMs?: number): StoreClient {
     const ms = names === undefined ? this.members : names.map((n) => this.member(n));
     return new StoreClient(ms.map((m) => m.etcd), timeoutMs);
+  }
+
+  /** A native-protocol store client over the given members' --listen addresses (all by default), with the cluster token. */
+  nativeClient(names?: readonly string[], timeoutMs?: number): NativeStoreClient {
+    const ms = names === undefined ? this.members : names.map((n) => this.member(n));
+    return new NativeStoreClient(ms.map((m) => m.listen), { token: this.opts.token ?? 'test-cluster-token', ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 
   /** An API client over the given members (all by default), with the cluster's API token unless told otherwise ('' = none). */
