@@ -187,7 +187,13 @@ export class Raft {
     const { hardState, confState } = cfg.storage.initialState();
     this.prs.applyConfState(confState, this.raftLog.lastIndex() + 1);
     if (hardState.term !== 0 || hardState.vote !== NONE || hardState.commit !== 0) this.loadState(hardState);
-    if (cfg.applied !== undefined && cfg.applied > 0) this.raftLog.appliedTo(cfg.applied);
+    if (cfg.applied !== undefined && cfg.applied > 0) {
+      // What the application applied was committed. The stored commit index may be older (the
+      // driver does not write a Ready that changes only the commit index: commitIndex is volatile
+      // state in Raft), so the restarted node counts at least that much as committed.
+      if (cfg.applied > this.raftLog.committed && cfg.applied <= this.raftLog.lastIndex()) this.raftLog.commitTo(cfg.applied);
+      this.raftLog.appliedTo(cfg.applied);
+    }
 
     this.stepRole = this.stepFollower;
     this.tickRole = this.tickElection;

@@ -133,6 +133,8 @@ export interface RaftNodeStats {
   readies: number;
   /** Readies whose persist needed an fsync. */
   syncedReadies: number;
+  /** Readies that changed only the commit index, which is not written. */
+  skippedCommitOnlyReadies: number;
   entriesPersisted: number;
   entriesApplied: number;
   proposalBatches: number;
@@ -181,10 +183,8 @@ export class RaftNode {
   private applied: number;
   private fatal: Error | undefined = undefined;
   private knownLeader: NodeId = 0;
-  /** A commit-only write that was not awaited; storage takes one write at a time, so the next waits for it. */
-  private lazyPersist: Promise<void> | undefined = undefined;
   readonly stats: RaftNodeStats = {
-    readies: 0, syncedReadies: 0, entriesPersisted: 0, entriesApplied: 0, proposalBatches: 0,
+    readies: 0, syncedReadies: 0, skippedCommitOnlyReadies: 0, entriesPersisted: 0, entriesApplied: 0, proposalBatches: 0,
     proposalsBatched: 0, largestProposalBatch: 0, persistMs: 0, applyMs: 0, messagesSent: 0,
   };
 
@@ -233,7 +233,6 @@ export class RaftNode {
     }
     this.reads.clear();
     while (this.running) await new Promise((r) => setImmediate(r));
-    if (this.lazyPersist !== undefined) await this.lazyPersist;
   }
 
   get id(): NodeId {
@@ -451,7 +450,6 @@ export class RaftNode {
       applying.catch(() => {});
     };
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
-      if (this.lazyPersist !== undefined) await this.lazyPersist;
       this.stats.entriesPersisted += rd.entries.length;
       const update = { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) };
       if (rd.mustSync || rd.snapshot !== undefined) {
@@ -460,17 +458,11 @@ export class RaftNode {
         applyEarly();
         await persisted;
       } else {
-        // Only the commit index changed. Nothing this Ready sends or applies depends on it being
-        // durable (votes and acknowledgements of new entries always come with mustSync), and a
-        // lost commit index is relearned from the leader. Write it without waiting; LMDB keeps the
-        // order of writes, so it can never land after a later one.
-        const write: Promise<void> = storage
-          .persist(update, false)
-          .catch((err: unknown) => this.failFatally(err as Error))
-          .finally(() => {
-            if (this.lazyPersist === write) this.lazyPersist = undefined;
-          });
-        this.lazyPersist = write;
+        // Only the commit index changed: nothing is written. Raft's commitIndex is volatile
+        // state; a restarted node relearns it from the leader (LmdbStorage.initialState never
+        // reports it below the snapshot), and the next term, vote or entries persist it anyway.
+        // Skipping the write saves an LMDB commit and its fsync on every member for every append.
+        this.stats.skippedCommitOnlyReadies++;
         applyEarly();
       }
     }
@@ -553,7 +545,6 @@ export class RaftNode {
   /** Snapshots the state machine every snapshotEvery entries and compacts the log behind it. */
   private maybeSnapshot(): void {
     if (this.applied - this.lastSnapshotIndex < this.snapshotEvery) return;
-    if (this.lazyPersist !== undefined) return; // storage is busy; the next Ready tries again
     const { storage, stateMachine } = this.opts;
     const index = this.applied;
     storage.createSnapshot(index, this.raw.status().confState, stateMachine.snapshotData());
