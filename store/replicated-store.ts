@@ -89,14 +89,23 @@ export class MvccStateMachine implements StateMachine {
   applyEntries(entries: readonly Entry[]): void {
     const { batch, envelopes } = this.unpack(entries);
     if (batch.length === 0) return;
-    this.answer(batch, envelopes, this.mvcc.applyBatch(batch));
+    const outcomes = this.mvcc.applyBatch(batch);
+    this.answer(envelopes, outcomes);
+    this.notifyApplied(batch, outcomes);
   }
 
-  /** applyEntries through the store's asynchronous write batch, sharing the Raft append's commit. */
+  /**
+   * applyEntries through the store's asynchronous write batch, sharing the Raft append's commit.
+   * This master's writes are answered as soon as their outcomes are computed, before the state's
+   * commit: the entries are committed in the Raft log (durable on a quorum), and a restart replays
+   * them to the same outcome. Linearizable reads still wait for the state's commit (the driver
+   * counts the entries applied only then), so a read after the answer sees the write.
+   */
   async applyEntriesAsync(entries: readonly Entry[]): Promise<void> {
     const { batch, envelopes } = this.unpack(entries);
     if (batch.length === 0) return;
-    this.answer(batch, envelopes, await this.mvcc.applyBatchAsync(batch));
+    const outcomes = await this.mvcc.applyBatchAsync(batch, (computed) => this.answer(envelopes, computed));
+    this.notifyApplied(batch, outcomes);
   }
 
   private unpack(entries: readonly Entry[]): { batch: LogEntryBytes[]; envelopes: (Envelope | undefined)[] } {
@@ -114,11 +123,19 @@ export class MvccStateMachine implements StateMachine {
     return { batch, envelopes };
   }
 
-  /** Tells the lease keeper, and answers this master's own writes, once their entries are committed. */
-  private answer(batch: readonly LogEntryBytes[], envelopes: readonly (Envelope | undefined)[], outcomes: readonly ApplyOutcome[]): void {
+  /** Tells the lease keeper of every applied command, once the state is committed. */
+  private notifyApplied(batch: readonly LogEntryBytes[], outcomes: readonly ApplyOutcome[]): void {
+    if (this.onApplied === undefined) return;
     for (let i = 0; i < outcomes.length; i++) {
       const outcome = outcomes[i]!;
-      if (outcome.status === 'applied') this.onApplied?.(outcome.response, batch[i]!.bytes!);
+      if (outcome.status === 'applied') this.onApplied(outcome.response, batch[i]!.bytes!);
+    }
+  }
+
+  /** Answers this master's own writes with their outcomes. */
+  private answer(envelopes: readonly (Envelope | undefined)[], outcomes: readonly ApplyOutcome[]): void {
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]!;
       const env = envelopes[i];
       if (env === undefined || env.origin !== this.self) continue;
       const p = this.pending.get(env.request);

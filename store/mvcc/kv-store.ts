@@ -188,8 +188,13 @@ export class MvccStore {
    * Raft append queued just before shares the commit and its fsync, and the event loop never waits
    * for the disk. Readers and watchers see the changes only once committed; no other write may
    * start until the promise settles. Rejects only on an I/O failure (the master must stop).
+   *
+   * `computed`, when given, hears the outcomes as soon as they are known, inside the transaction,
+   * before the commit: what an entry of the log produces is decided by the log alone, so its
+   * proposer may answer then (as etcd answers before its backend commits). Readers still see the
+   * changes only once committed.
    */
-  async applyBatchAsync(entries: readonly LogEntryBytes[]): Promise<ApplyOutcome[]> {
+  async applyBatchAsync(entries: readonly LogEntryBytes[], computed?: (outcomes: readonly ApplyOutcome[]) => void): Promise<ApplyOutcome[]> {
     this.checkNoAsyncApply();
     const outcomes: ApplyOutcome[] = [];
     const deferred: StoreChange[] = [];
@@ -202,6 +207,7 @@ export class MvccStore {
         } finally {
           this.deferredChanges = undefined;
         }
+        computed?.(outcomes);
       });
     } finally {
       this.asyncApplyInFlight = false;
