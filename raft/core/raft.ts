@@ -100,6 +100,13 @@ function decodeLeaseStamp(ctx: Uint8Array): number | undefined {
   return Number.isSafeInteger(v) && v >= 0 ? v : undefined;
 }
 
+/**
+ * A follower told that its leader's process is gone (MessageType.PeerDown) campaigns within
+ * 1..PEER_DOWN_MAX_CAMPAIGN_TICKS ticks, drawn at random so that two survivors rarely start their
+ * pre-votes in the same tick.
+ */
+export const PEER_DOWN_MAX_CAMPAIGN_TICKS = 3;
+
 /** The context of a vote that a leadership transfer asked for: voters ignore their leader lease for it. */
 export const CAMPAIGN_TRANSFER = new TextEncoder().encode('CampaignTransfer');
 
@@ -905,8 +912,38 @@ export class Raft {
       case MessageType.ReadIndexResp:
         this.readStates.push({ index: m.index, context: m.context });
         return;
+      case MessageType.PeerDown:
+        this.handleLeaderDown(m.from);
+        return;
     }
   };
+
+  /**
+   * The driver saw `peer`'s process gone: a dial to its port was refused. If that is our leader,
+   * forget it and campaign within a few ticks instead of waiting out the election timeout.
+   *
+   * Safety: Raft's safety never depends on timing (§5.2, §5.4): votes, terms and the log rules
+   * are untouched here. The hint changes only when this node campaigns, and whether it honours a
+   * leader it believes dead when asked for a (pre-)vote (the lease check in step()). A wrong hint
+   * (a REJECT firewall rule, a restart already under way) costs at most one refused pre-vote: a
+   * pre-vote still needs a quorum, and a voter that still hears the leader stays in its lease
+   * and refuses, so no term moves and the live leader keeps leading; its next heartbeat gives
+   * this node its leader back and cancels the early campaign (electionElapsed = 0).
+   *
+   * Hence the hint is ignored unless preVote and checkQuorum are both on (without them a single
+   * hinted node could depose a live leader), in lease-read mode (a leader's lease relies on its
+   * followers not voting within it, and a refused dial does not prove the leader is gone), when
+   * `peer` is not our current leader, and by every role but follower (stepFollower only).
+   */
+  private handleLeaderDown(peer: NodeId): void {
+    if (!this.preVote || !this.checkQuorum || this.leaseReads) return;
+    if (peer === NONE || peer !== this.lead) return;
+    if (!this.promotable()) return; // a learner gains nothing from forgetting its leader
+    this.lead = NONE;
+    const ticks = 1 + this.random.int(PEER_DOWN_MAX_CAMPAIGN_TICKS);
+    // tickElection campaigns once electionElapsed reaches randomizedElectionTimeout.
+    this.electionElapsed = Math.max(this.electionElapsed, this.randomizedElectionTimeout - ticks);
+  }
 
   private handleAppendEntries(m: Message): void {
     if (m.index < this.raftLog.committed) {
