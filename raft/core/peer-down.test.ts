@@ -3,9 +3,12 @@
 // depend on the hint being right; these tests show what it changes and what it leaves alone.
 
 import { describe, expect, it } from 'vitest';
-import { PEER_DOWN_MAX_CAMPAIGN_TICKS } from './raft.js';
+import { PEER_DOWN_CAMPAIGN_STAGGER_TICKS } from './raft.js';
 import { TestNetwork, type TestNodeOptions } from './test-network.js';
 import { MessageType } from './types.js';
+
+/** Ticks until the last of two survivors (rank 1) campaigns. */
+const FAILOVER_TICKS = 1 + PEER_DOWN_CAMPAIGN_STAGGER_TICKS;
 
 /** The options every master runs with. */
 const PRODUCTION: TestNodeOptions = { preVote: true, checkQuorum: true };
@@ -38,9 +41,10 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     expect(net.node(2).raft.lead).toBe(0);
     expect(net.node(3).raft.lead).toBe(0);
 
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS);
+    // The first survivor in id order campaigns at the next tick and wins.
+    net.tick(1);
     const lead = net.leader();
-    expect(lead === 2 || lead === 3).toBe(true);
+    expect(lead).toBe(2);
     // Exactly one election: the term moved by one, and both survivors agree on it and the leader.
     expect(terms(net, [2, 3])).toEqual([term + 1, term + 1]);
     expect(net.node(2).raft.lead).toBe(lead);
@@ -52,10 +56,40 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     expect(terms(net, [2, 3])).toEqual([term + 1, term + 1]);
   });
 
+  it('five nodes: the survivors campaign in id order, STAGGER ticks apart, so their pre-votes never collide', () => {
+    const net = new TestNetwork([1, 2, 3, 4, 5], PRODUCTION);
+    net.campaign(1);
+    net.tick(2);
+    const term = net.node(1).raft.term;
+    net.crash(1);
+    for (const id of [2, 3, 4, 5]) net.node(id).reportPeerDown(1);
+    const since = net.delivered.length;
+    net.tick(1 + 3 * PEER_DOWN_CAMPAIGN_STAGGER_TICKS + 5);
+    expect(net.leader()).toBe(2);
+    for (const id of [3, 4, 5]) expect(sentBy(net, id, MessageType.PreVote, since)).toBe(0);
+    expect(terms(net, [2, 3, 4, 5])).toEqual([term + 1, term + 1, term + 1, term + 1]);
+  });
+
+  it('a pre-vote that reaches a survivor before its own hint is ignored; the next in rank then wins', () => {
+    const net = ledByOne();
+    const term = net.node(1).raft.term;
+    net.crash(1);
+    net.node(2).reportPeerDown(1);
+    net.tick(1);
+    // Node 3 still honours node 1's lease and ignores node 2's pre-vote.
+    expect(net.node(2).raft.role).toBe('pre-candidate');
+    expect(net.node(3).raft.lead).toBe(1);
+    net.node(3).reportPeerDown(1);
+    net.tick(FAILOVER_TICKS);
+    expect(net.leader()).toBe(3);
+    expect(terms(net, [2, 3])).toEqual([term + 1, term + 1]);
+    expect(net.node(2).raft.lead).toBe(3);
+  });
+
   it('without the hint, the same crash leaves no leader for those ticks (the election timeout runs)', () => {
     const net = ledByOne();
     net.crash(1);
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS);
+    net.tick(FAILOVER_TICKS);
     expect(net.leader()).toBeUndefined();
     expect(net.node(2).raft.lead).toBe(1);
   });
@@ -67,7 +101,7 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     net.cut(1, 2);
     net.node(2).reportPeerDown(1);
     const since = net.delivered.length;
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS + 5);
+    net.tick(FAILOVER_TICKS + 5);
     // Node 2 did campaign early, but node 3 is in the leader's lease and refuses: no term moved.
     expect(sentBy(net, 2, MessageType.PreVote, since)).toBeGreaterThan(0);
     expect(net.delivered.slice(since).filter((m) => m.to === 2 && m.type === MessageType.PreVoteResp && !m.reject)).toHaveLength(0);
@@ -85,13 +119,14 @@ describe('peer-down hint: a follower told its leader is gone', () => {
 
   it('a wrong hint is undone by the leader\'s next heartbeat, which cancels the early campaign', () => {
     const net = ledByOne();
-    net.node(2).reportPeerDown(1);
+    // Node 3 ranks second: it would campaign after FAILOVER_TICKS, the heartbeat comes first.
+    net.node(3).reportPeerDown(1);
     net.deliverAll();
-    expect(net.node(2).raft.lead).toBe(0);
+    expect(net.node(3).raft.lead).toBe(0);
     const since = net.delivered.length;
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS + 5);
-    expect(net.node(2).raft.lead).toBe(1);
-    expect(sentBy(net, 2, MessageType.PreVote, since)).toBe(0);
+    net.tick(FAILOVER_TICKS + 5);
+    expect(net.node(3).raft.lead).toBe(1);
+    expect(sentBy(net, 3, MessageType.PreVote, since)).toBe(0);
   });
 
   it('a hint about a node that is not the leader, or given to the leader, changes nothing', () => {
@@ -107,7 +142,7 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     expect(net.node(1).raft.role).toBe('leader');
     expect(net.node(1).hasReady()).toBe(false);
     const since = net.delivered.length;
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS + 5);
+    net.tick(FAILOVER_TICKS + 5);
     expect(sentBy(net, 2, MessageType.PreVote, since) + sentBy(net, 3, MessageType.PreVote, since)).toBe(0);
     expect(net.leader()).toBe(1);
     expect(terms(net, [1, 2, 3])).toEqual([term, term, term]);
@@ -133,7 +168,7 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     const survivors = [1, 2, 3].filter((id) => id !== lead);
     net.crash(lead);
     for (const id of survivors) net.node(id).reportPeerDown(lead);
-    net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS);
+    net.tick(FAILOVER_TICKS);
     expect(net.leader()).toBeUndefined();
     for (const id of survivors) expect(net.node(id).raft.lead).toBe(lead);
     net.tick(25);
@@ -146,7 +181,7 @@ describe('peer-down hint: a follower told its leader is gone', () => {
       net.crash(1);
       net.node(2).reportPeerDown(1);
       net.node(3).reportPeerDown(1);
-      net.tick(PEER_DOWN_MAX_CAMPAIGN_TICKS);
+      net.tick(FAILOVER_TICKS);
       expect(net.leader()).toBeUndefined();
       expect(net.node(2).raft.lead).toBe(1);
     }
