@@ -175,6 +175,31 @@ describe('peer-down hint: a follower told its leader is gone', () => {
     expect(survivors).toContain(net.leader());
   });
 
+  it('why lease mode must ignore it: a leader cut off by a REJECT rule would serve a stale lease read', () => {
+    const enc = (t: string): Uint8Array => new TextEncoder().encode(t);
+    const run = (bug: boolean): { newLeader: number | undefined; staleRead: boolean } => {
+      const net = new TestNetwork([1, 2, 3], { ...PRODUCTION, leaseReads: true, ...(bug ? { bugs: { peerDownHintInLeaseMode: true } } : {}) });
+      net.tick(12);
+      const lead = net.leader()!;
+      net.tick(2); // a fresh heartbeat quorum: the lease holds for a few more ticks
+      const others = [1, 2, 3].filter((id) => id !== lead);
+      net.isolate(lead); // both followers' dials to the live leader are refused
+      for (const id of others) net.node(id).reportPeerDown(lead);
+      net.tick(FAILOVER_TICKS, others);
+      const newLeader = others.find((id) => net.node(id).raft.role === 'leader');
+      if (newLeader !== undefined) net.propose(newLeader, 'x');
+      const committed = newLeader === undefined ? 0 : net.node(newLeader).raft.raftLog.committed;
+      net.node(lead).readIndex(enc('lease-read'));
+      net.deliverAll();
+      const served = (net.readStates.get(lead) ?? []).filter((r) => new TextDecoder().decode(r.context) === 'lease-read');
+      return { newLeader, staleRead: served.some((r) => r.index < committed) };
+    };
+    // Honouring the hint, the followers elect a leader and commit inside the old leader's lease.
+    expect(run(true)).toMatchObject({ staleRead: true });
+    // Ignoring it (the rule), no leader is elected while the lease holds.
+    expect(run(false)).toEqual({ newLeader: undefined, staleRead: false });
+  });
+
   it('without pre-vote or check-quorum the hint is ignored (a single wrong hint could depose a live leader)', () => {
     for (const opts of [{ preVote: false, checkQuorum: true }, { preVote: true, checkQuorum: false }]) {
       const net = ledByOne(opts);

@@ -45,6 +45,8 @@ export interface TestingBugs {
   readonly countDuplicateVotes?: boolean;
   /** Commit entries of older terms by counting replicas (violates §5.4.2, Figure 8). */
   readonly commitOlderTermsByCounting?: boolean;
+  /** Act on a peer-down hint in lease-read mode too (a live leader's lease then lies). */
+  readonly peerDownHintInLeaseMode?: boolean;
 }
 
 export interface RaftConfig {
@@ -940,7 +942,7 @@ export class Raft {
    * `peer` is not our current leader, and by every role but follower (stepFollower only).
    */
   private handleLeaderDown(peer: NodeId): void {
-    if (!this.preVote || !this.checkQuorum || this.leaseReads) return;
+    if (!this.preVote || !this.checkQuorum || (this.leaseReads && this.bugs.peerDownHintInLeaseMode !== true)) return;
     if (peer === NONE || peer !== this.lead) return;
     if (!this.promotable()) return; // a learner gains nothing from forgetting its leader
     this.lead = NONE;
