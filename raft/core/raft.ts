@@ -930,11 +930,13 @@ export class Raft {
    *
    * Safety: Raft's safety never depends on timing (§5.2, §5.4): votes, terms and the log rules
    * are untouched here. The hint changes only when this node campaigns, and whether it honours a
-   * leader it believes dead when asked for a (pre-)vote (the lease check in step()). A wrong hint
-   * (a REJECT firewall rule, a restart already under way) costs at most one refused pre-vote: a
-   * pre-vote still needs a quorum, and a voter that still hears the leader stays in its lease
-   * and refuses, so no term moves and the live leader keeps leading; its next heartbeat gives
-   * this node its leader back and cancels the early campaign (electionElapsed = 0).
+   * leader it believes dead when asked for a (pre-)vote (the lease check in step()). Liveness of
+   * a live leader: a wrong hint (a REJECT firewall rule, a restart already under way) costs at
+   * most an unanswered pre-vote, because a pre-vote still needs a quorum that also stopped hearing
+   * the leader: a voter that still hears it stays in its lease and ignores the pre-candidate, so
+   * no term moves and the leader keeps leading; its next heartbeat gives this node its leader back
+   * and cancels the early campaign (electionElapsed = 0). Only when a quorum is told, or has timed
+   * out, is a new leader elected, as it would have been an election timeout later.
    *
    * Hence the hint is ignored unless preVote and checkQuorum are both on (without them a single
    * hinted node could depose a live leader), in lease-read mode (a leader's lease relies on its
