@@ -18,6 +18,11 @@ export class FaultLayer {
           if (this.blocked.has(m.from)) this.dropped++;
           else handlers.onMessage(m);
         },
+        // A member cut off from a peer learns nothing of it, its death included: a dropped
+        // packet is not a refused connection.
+        onPeerDown: (peer: NodeId) => {
+          if (!this.blocked.has(peer)) handlers.onPeerDown(peer);
+        },
       });
       return {
         send: (ms: readonly Message[]) => {

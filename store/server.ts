@@ -33,6 +33,8 @@ export interface PeerNetwork extends PeerSender {
 export interface PeerNetworkHandlers {
   onMessage(m: Message): void;
   onUnreachable(peer: NodeId): void;
+  /** A dial to `peer` was refused: its process is gone (a hint for a faster election). */
+  onPeerDown(peer: NodeId): void;
   onSnapshotStatus(peer: NodeId, ok: boolean): void;
 }
 
@@ -159,6 +161,7 @@ export class Master {
       network = networkFactory(id, {
         onMessage: (m) => member.raft.step(m),
         onUnreachable: (peer) => member.raft.reportUnreachable(peer),
+        onPeerDown: (peer) => member.raft.reportPeerDown(peer),
         onSnapshotStatus: (peer, ok) => member.raft.reportSnapshot(peer, ok),
       });
     } catch (err) {

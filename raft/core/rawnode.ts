@@ -108,6 +108,14 @@ export class RawNode {
     this.raft.step(message({ type: MessageType.Unreachable, from: id }));
   }
 
+  /**
+   * The driver saw `id`'s process gone (a connection to its port was refused). A follower whose
+   * leader that is campaigns early; see Raft.handleLeaderDown for when the hint is ignored.
+   */
+  reportPeerDown(id: NodeId): void {
+    this.raft.step(message({ type: MessageType.PeerDown, from: id }));
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     this.raft.step(message({ type: MessageType.SnapStatus, from: id, reject: !ok }));
   }

@@ -77,6 +77,7 @@ export const MessageType = {
   Unreachable: 'unreachable', // the driver could not deliver to msg.from
   SnapStatus: 'snap-status', // the driver finished (or failed) sending a snapshot to msg.from
   CheckQuorum: 'check-quorum',
+  PeerDown: 'peer-down', // the driver saw msg.from's process gone (its port refused a connection)
   // Network messages.
   App: 'app',
   AppResp: 'app-resp',
@@ -100,6 +101,7 @@ const LOCAL_MESSAGES: ReadonlySet<MessageType> = new Set<MessageType>([
   MessageType.Unreachable,
   MessageType.SnapStatus,
   MessageType.CheckQuorum,
+  MessageType.PeerDown,
 ]);
 
 /** A driver must drop these when they arrive from a peer. */

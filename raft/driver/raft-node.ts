@@ -263,6 +263,17 @@ export class RaftNode {
     if (!this.stopped) this.raw.reportUnreachable(id);
   }
 
+  /**
+   * The transport saw `id`'s process gone (its port refused a dial). If `id` leads, this follower
+   * campaigns within a few ticks instead of an election timeout (see Raft.handleLeaderDown).
+   */
+  reportPeerDown(id: NodeId): void {
+    if (!this.stopped) {
+      this.raw.reportPeerDown(id);
+      this.schedule();
+    }
+  }
+
   reportSnapshot(id: NodeId, ok: boolean): void {
     if (!this.stopped) {
       this.raw.reportSnapshot(id, ok);

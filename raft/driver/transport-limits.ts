@@ -41,6 +41,12 @@ export const MAX_BAD_FRAMES_PER_CONNECTION = 16;
 /** First reconnect delay; doubles per failed attempt up to the max, with jitter. */
 export const RECONNECT_BACKOFF_MIN_MS = 100;
 export const RECONNECT_BACKOFF_MAX_MS = 5_000;
+/**
+ * A lost connection that had been open at least this long is redialled at once, without backoff
+ * (the peer was there a moment ago; a refused redial tells Raft the peer's process is gone).
+ * Shorter-lived ones back off, so a peer that accepts and then drops us is not dialed in a loop.
+ */
+export const IMMEDIATE_REDIAL_MIN_OPEN_MS = 1_000;
 /** A dial (TCP connect + upgrade) not finished within this is abandoned and retried. */
 export const DIAL_TIMEOUT_MS = 5_000;
 /** The dialer pings this often; the acceptor checks its idle clock this often. */
@@ -69,6 +75,7 @@ export interface TransportLimits {
   readonly maxBadFramesPerConnection: number;
   readonly reconnectBackoffMinMs: number;
   readonly reconnectBackoffMaxMs: number;
+  readonly immediateRedialMinOpenMs: number;
   readonly dialTimeoutMs: number;
   readonly keepaliveIntervalMs: number;
   readonly keepaliveTimeoutMs: number;
@@ -90,6 +97,7 @@ export const DEFAULT_TRANSPORT_LIMITS: TransportLimits = {
   maxBadFramesPerConnection: MAX_BAD_FRAMES_PER_CONNECTION,
   reconnectBackoffMinMs: RECONNECT_BACKOFF_MIN_MS,
   reconnectBackoffMaxMs: RECONNECT_BACKOFF_MAX_MS,
+  immediateRedialMinOpenMs: IMMEDIATE_REDIAL_MIN_OPEN_MS,
   dialTimeoutMs: DIAL_TIMEOUT_MS,
   keepaliveIntervalMs: KEEPALIVE_INTERVAL_MS,
   keepaliveTimeoutMs: KEEPALIVE_TIMEOUT_MS,

@@ -1,5 +1,7 @@
 // The sending half of the peer transport: one link per peer, each with a bounded queue, a
-// connection it dials (and redials with backoff), a keepalive, and the snapshots it streams.
+// connection it dials (and redials: at once after losing an open one, then with backoff), a
+// keepalive, and the snapshots it streams. A dial refused outright (ECONNREFUSED) is reported as
+// the peer being down.
 //
 // Invariants per link:
 // - queue.length <= maxQueuedMessagesPerPeer and queue.bytes <= maxQueuedBytesPerPeer;
@@ -39,6 +41,8 @@ export interface PeerLinkStats {
 /** Where the outbound half reports; the facade defers these to a microtask. */
 export interface OutboundReports {
   unreachable(peer: NodeId): void;
+  /** A dial was refused: nothing listens on the peer's port, so its process is gone. */
+  peerDown(peer: NodeId): void;
   snapshotStatus(peer: NodeId, ok: boolean): void;
 }
 
@@ -123,6 +127,20 @@ interface OutboundConnection {
   keepaliveTimer: unknown;
   pingSentAt: number | undefined;
   lastError: string | undefined;
+  /** clock.now() when the connection opened. */
+  openedAt: number;
+  /** The dial failed with ECONNREFUSED. */
+  refused: boolean;
+}
+
+/**
+ * Whether a dial error means nothing listens on the port. Node reports a refused connection to a
+ * name with several addresses (localhost: ::1 and 127.0.0.1) as an AggregateError of them.
+ */
+export function isConnectionRefused(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof AggregateError && err.errors.length > 0) return err.errors.every(isConnectionRefused);
+  return (err as NodeJS.ErrnoException).code === 'ECONNREFUSED';
 }
 
 class PeerLink {
@@ -243,7 +261,9 @@ export class OutboundPeers {
       this.scheduleReconnect(link);
       return;
     }
-    const conn: OutboundConnection = { ws, open: false, nextStream: 1, dialTimer: undefined, keepaliveTimer: undefined, pingSentAt: undefined, lastError: undefined };
+    const conn: OutboundConnection = {
+      ws, open: false, nextStream: 1, dialTimer: undefined, keepaliveTimer: undefined, pingSentAt: undefined, lastError: undefined, openedAt: 0, refused: false,
+    };
     link.conn = conn;
     ctx.sockets.track(ws);
     conn.dialTimer = ctx.clock.setTimeout(() => {
@@ -255,6 +275,7 @@ export class OutboundPeers {
     ws.on('open', () => this.onOpen(link, conn));
     ws.on('error', (err) => {
       conn.lastError = err.message;
+      if (!conn.open && isConnectionRefused(err)) conn.refused = true;
     });
     ws.on('pong', () => {
       conn.pingSentAt = undefined;
@@ -274,6 +295,7 @@ export class OutboundPeers {
       return;
     }
     conn.open = true;
+    conn.openedAt = this.ctx.clock.now();
     link.reconnectAttempt = 0;
     this.ctx.rateLog.log('info', `connect:${link.id}`, 'connected to peer', { peer: link.id, url: link.url });
     this.scheduleKeepalive(link, conn);
@@ -314,19 +336,33 @@ export class OutboundPeers {
     this.failSnapshots(link);
     if (this.ctx.isClosed() || link.removed) return;
     if (conn.open) {
-      this.ctx.rateLog.log('info', `disconnect:${link.id}`, 'lost the connection to peer', { peer: link.id, code, reason, error: conn.lastError });
+      // The peer was there a moment ago: redial at once (no backoff for this first attempt), so
+      // a peer whose process died is known within a round trip (the redial is refused).
+      const immediate = this.ctx.clock.now() - conn.openedAt >= this.ctx.limits.immediateRedialMinOpenMs;
+      this.ctx.rateLog.log('info', `disconnect:${link.id}`, 'lost the connection to peer', { peer: link.id, code, reason, error: conn.lastError, redialAtOnce: immediate });
       // Frames handed to the socket may be lost with it: Raft must stop assuming its pipeline.
       this.report.unreachable(link.id);
-    } else {
-      this.ctx.rateLog.log('warn', `dial:${link.id}`, 'cannot connect to peer', { peer: link.id, url: link.url, error: conn.lastError, attempt: link.reconnectAttempt });
+      this.scheduleReconnect(link, immediate);
+      return;
     }
-    this.scheduleReconnect(link);
+    this.ctx.rateLog.log('warn', `dial:${link.id}`, 'cannot connect to peer', { peer: link.id, url: link.url, error: conn.lastError, attempt: link.reconnectAttempt });
+    if (conn.refused) {
+      // Nothing listens on the peer's port. A timeout or a reset proves nothing (a partition, a
+      // paused process); a refusal means the process is gone (or a REJECT rule: Raft decides).
+      this.ctx.rateLog.log('warn', `peer-down:${link.id}`, 'peer refused the connection; reporting it down', { peer: link.id, url: link.url });
+      this.report.peerDown(link.id);
+    }
+    this.scheduleReconnect(link, false);
   }
 
-  private scheduleReconnect(link: PeerLink): void {
+  /** An immediate attempt does not count towards the backoff: the next failure waits attempt 0's delay. */
+  private scheduleReconnect(link: PeerLink, immediate = false): void {
     if (this.ctx.isClosed() || link.removed || link.reconnectTimer !== undefined) return;
-    const delay = reconnectDelayMs(link.reconnectAttempt, this.ctx.limits, this.random);
-    link.reconnectAttempt++;
+    let delay = 0;
+    if (!immediate) {
+      delay = reconnectDelayMs(link.reconnectAttempt, this.ctx.limits, this.random);
+      link.reconnectAttempt++;
+    }
     link.reconnectTimer = this.ctx.clock.setTimeout(() => this.dial(link), delay);
   }
 

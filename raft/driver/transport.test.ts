@@ -23,6 +23,7 @@ import {
   type TransportLimits,
   type TransportLogger,
 } from './transport.js';
+import { isConnectionRefused } from './transport-outbound.js';
 
 const CLUSTER = 'test-cluster';
 const TOKEN = 'test-token';
@@ -68,6 +69,7 @@ interface TestNode {
   readonly logger: TestLogger;
   readonly received: Message[];
   readonly unreachable: NodeId[];
+  readonly peerDown: NodeId[];
   readonly snapshotStatus: [NodeId, boolean][];
   stop(): Promise<void>;
 }
@@ -88,6 +90,7 @@ async function startNode(id: NodeId, opts: NodeOptions = {}): Promise<TestNode> 
   const logger = new TestLogger();
   const received: Message[] = [];
   const unreachable: NodeId[] = [];
+  const peerDown: NodeId[] = [];
   const snapshotStatus: [NodeId, boolean][] = [];
   const transport = new PeerTransport({
     id,
@@ -101,6 +104,7 @@ async function startNode(id: NodeId, opts: NodeOptions = {}): Promise<TestNode> 
     handlers: {
       onMessage: (m) => received.push(m),
       onUnreachable: (peer) => unreachable.push(peer),
+      onPeerDown: (peer) => peerDown.push(peer),
       onSnapshotStatus: (peer, ok) => snapshotStatus.push([peer, ok]),
     },
   });
@@ -123,6 +127,7 @@ async function startNode(id: NodeId, opts: NodeOptions = {}): Promise<TestNode> 
     logger,
     received,
     unreachable,
+    peerDown,
     snapshotStatus,
     async stop() {
       if (stopped) return;
@@ -508,6 +513,88 @@ describe('PeerTransport', () => {
     expect(a.transport.peerStats(2)!.reconnectAttempt).toBe(7);
   });
 
+  it('reports a refused dial as the peer being down, on every attempt, and keeps backing off', async () => {
+    const a = await startNode(1);
+    a.transport.addPeer(2, `ws://127.0.0.1:${await deadPort()}${RAFT_PEER_PATH}`);
+    await waitFor('two refused dials reported', () => a.peerDown.filter((p) => p === 2).length >= 2);
+    expect(a.logger.find('reporting it down', { peer: 2 }).length).toBeGreaterThan(0);
+    expect(a.unreachable).toEqual([]); // nothing was lost: the queue waits for the peer
+    expect(a.transport.peerStats(2)!.reconnectAttempt).toBeGreaterThanOrEqual(2);
+  });
+
+  it('recognises a refused connection, also as an AggregateError of every address, and nothing else', () => {
+    const refused = (): Error => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+    expect(isConnectionRefused(refused())).toBe(true);
+    expect(isConnectionRefused(new AggregateError([refused(), refused()]))).toBe(true);
+    expect(isConnectionRefused(new AggregateError([refused(), reset]))).toBe(false);
+    expect(isConnectionRefused(reset)).toBe(false);
+    expect(isConnectionRefused(new Error('Unexpected server response: 401'))).toBe(false);
+  });
+
+  /** A clock whose timers only fire when a test fires them. */
+  function manualClock(): { clock: TransportClock; timers: Map<number, { fn: () => void; ms: number }>; setNow(ms: number): void } {
+    const timers = new Map<number, { fn: () => void; ms: number }>();
+    let nextTimer = 1;
+    let now = 0;
+    const clock: TransportClock = {
+      now: () => now,
+      setTimeout: (fn, ms) => {
+        timers.set(nextTimer, { fn, ms });
+        return nextTimer++;
+      },
+      clearTimeout: (h) => {
+        timers.delete(h as number);
+      },
+    };
+    return { clock, timers, setNow: (ms) => (now = ms) };
+  }
+
+  const DIAL_TIMEOUT = 99_999;
+  const KEEPALIVE = 88_888;
+  const manualLimits = { reconnectBackoffMinMs: 100, reconnectBackoffMaxMs: 1000, dialTimeoutMs: DIAL_TIMEOUT, keepaliveIntervalMs: KEEPALIVE, immediateRedialMinOpenMs: 1000 };
+
+  /** Waits for a.transport's next reconnect timer, removes it and returns its delay and callback. */
+  async function nextReconnect(timers: Map<number, { fn: () => void; ms: number }>): Promise<{ fn: () => void; ms: number }> {
+    let found: [number, { fn: () => void; ms: number }] | undefined;
+    await waitFor('a reconnect timer', () => {
+      found = [...timers].find(([, t]) => t.ms !== DIAL_TIMEOUT && t.ms !== KEEPALIVE);
+      return found !== undefined;
+    });
+    timers.delete(found![0]);
+    return found![1];
+  }
+
+  it('redials a lost open connection at once; a refused redial reports the peer down and backs off', async () => {
+    const { clock, timers, setNow } = manualClock();
+    const a = await startNode(1, { clock, random: () => 1, limits: manualLimits });
+    const b = await startNode(2);
+    a.transport.addPeer(2, b.url);
+    await waitFor('connected', () => a.transport.peerStats(2)?.connected === true);
+    setNow(5_000); // open for longer than immediateRedialMinOpenMs
+    await b.stop(); // the peer process is gone: its port refuses connections
+    await waitFor('loss reported', () => a.unreachable.includes(2));
+    const redial = await nextReconnect(timers);
+    expect(redial.ms).toBe(0);
+    expect(a.peerDown).toEqual([]);
+    redial.fn();
+    await waitFor('refused redial reported', () => a.peerDown.includes(2));
+    // The immediate attempt did not count: the next one waits the first backoff step.
+    expect((await nextReconnect(timers)).ms).toBe(100);
+    expect(a.logger.find('lost the connection to peer', { peer: 2, redialAtOnce: true })).toHaveLength(1);
+  });
+
+  it('backs off, without an immediate redial, after losing a connection that had just opened', async () => {
+    const { clock, timers } = manualClock();
+    const a = await startNode(1, { clock, random: () => 1, limits: manualLimits });
+    const b = await startNode(2);
+    a.transport.addPeer(2, b.url);
+    await waitFor('connected', () => a.transport.peerStats(2)?.connected === true);
+    await b.stop();
+    await waitFor('loss reported', () => a.unreachable.includes(2));
+    expect((await nextReconnect(timers)).ms).toBe(100);
+  });
+
   it('drops a connection whose peer stops answering pings, reports it, and redials', async () => {
     // A "peer" that completes the upgrade but never answers pings: a half-open connection.
     const mute = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: false });
@@ -569,6 +656,7 @@ describe('PeerTransport', () => {
           throw new Error('handler bug');
         },
         onUnreachable: () => {},
+        onPeerDown: () => {},
         onSnapshotStatus: () => {},
       },
     });

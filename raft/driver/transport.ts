@@ -26,7 +26,10 @@
 // - Every 'snap' message given to send() gets exactly one onSnapshotStatus: true once its last
 //   chunk is written to the socket, false if it cannot be (connection lost or never made, peer
 //   removed, over a bound). A leader waits in its Snapshot state until it hears.
-// - onUnreachable and onSnapshotStatus are called on a microtask, never synchronously from
+// - A lost connection that had been open for a while (limits.immediateRedialMinOpenMs) is
+//   redialled at once; later attempts back off. A dial refused outright (ECONNREFUSED: nothing
+//   listens on the peer's port) is reported by onPeerDown, once per refused attempt.
+// - onUnreachable, onPeerDown and onSnapshotStatus are called on a microtask, never synchronously from
 //   inside a method of ours (the Raft node calls send() from its own loop). No handler is called
 //   after close().
 
@@ -56,6 +59,11 @@ export interface TransportHandlers {
   onMessage(m: Message): void;
   /** Messages to `peer` were (or may have been) lost: Raft should probe rather than pipeline. */
   onUnreachable(peer: NodeId): void;
+  /**
+   * A dial to `peer` was refused (ECONNREFUSED): its process is gone, or a firewall REJECTs us.
+   * A hint for Raft (RaftNode.reportPeerDown), never a fact to act on alone.
+   */
+  onPeerDown(peer: NodeId): void;
   /** The outcome of one 'snap' message given to send(). */
   onSnapshotStatus(peer: NodeId, ok: boolean): void;
 }
@@ -116,6 +124,7 @@ export class PeerTransport {
     this.inbound = new InboundPeers(ctx, auth, (m) => this.deliver(m));
     this.outbound = new OutboundPeers(ctx, { clusterId: opts.clusterId, clusterToken: opts.clusterToken }, opts.random ?? Math.random, {
       unreachable: (peer) => this.later(() => this.handlers.onUnreachable(peer), 'onUnreachable', { peer }),
+      peerDown: (peer) => this.later(() => this.handlers.onPeerDown(peer), 'onPeerDown', { peer }),
       snapshotStatus: (peer, ok) => this.later(() => this.handlers.onSnapshotStatus(peer, ok), 'onSnapshotStatus', { peer, ok }),
     });
     if (!auth.authenticationEnabled) {

@@ -99,6 +99,13 @@ export class SimNetwork {
     return out.map((f) => f.msg);
   }
 
+  /** The latest tick at which a message in flight from `from` to `to` is due; undefined when none is. */
+  lastDueFrom(from: NodeId, to: NodeId): number | undefined {
+    let last: number | undefined;
+    for (const f of this.queue) if (f.msg.from === from && f.msg.to === to && (last === undefined || f.deliverAt > last)) last = f.deliverAt;
+    return last;
+  }
+
   /** Drops every message to or from a node (it crashed: its sockets are gone). */
   dropFor(id: NodeId): void {
     const before = this.queue.length;

@@ -30,6 +30,8 @@ export interface SimSummary {
   readonly crashes: number;
   readonly confChanges: number;
   readonly snapshotsSent: number;
+  readonly peerDownHints: number;
+  readonly peerDownHintsTaken: number;
   readonly messages: number;
   readonly seconds: number;
 }
@@ -52,6 +54,8 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
   let crashes = 0;
   let confChanges = 0;
   let snapshotsSent = 0;
+  let peerDownHints = 0;
+  let peerDownHintsTaken = 0;
   let messages = 0;
   let seeds = 0;
   const total = range.last - range.first + 1;
@@ -65,6 +69,8 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
     crashes += r.stats.crashes;
     confChanges += r.stats.confChanges;
     snapshotsSent += r.stats.snapshotsSent;
+    peerDownHints += r.stats.peerDownHints;
+    peerDownHintsTaken += r.stats.peerDownHintsTaken;
     messages += r.stats.messages;
     if (r.violation !== undefined) {
       violations.push(r);
@@ -73,7 +79,7 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
     opts.onProgress?.(seeds, total);
   }
   return {
-    seeds, ticks, violations, writesAcked, readsServed, elections, crashes, confChanges, snapshotsSent, messages,
+    seeds, ticks, violations, writesAcked, readsServed, elections, crashes, confChanges, snapshotsSent, peerDownHints, peerDownHintsTaken, messages,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -82,6 +88,7 @@ export function formatSummary(s: SimSummary): string {
   return (
     `sim: ${s.seeds} seeds, ${s.ticks} ticks, ${s.violations.length} violations; ` +
     `${s.writesAcked} writes acked, ${s.readsServed} reads checked, ${s.elections} elections, ${s.crashes} crashes, ` +
-    `${s.confChanges} membership changes, ${s.snapshotsSent} snapshots sent, ${s.messages} messages; ${s.seconds.toFixed(1)}s`
+    `${s.confChanges} membership changes, ${s.snapshotsSent} snapshots sent, ` +
+    `${s.peerDownHints} peer-down hints (${s.peerDownHintsTaken} taken), ${s.messages} messages; ${s.seconds.toFixed(1)}s`
   );
 }

@@ -3,7 +3,7 @@
 //
 // Each seed runs rounds of chaos (drops, delays, reorders, duplicates, partitions and one-way
 // cuts, crashes that lose unpersisted state, pauses, leader transfers and membership changes,
-// while clients write and read), each followed by a heal: the network recovers, a majority is up,
+// peer-down hints true and false, while clients write and read), each followed by a heal: the network recovers, a majority is up,
 // and a leader must be elected and a write committed within a bounded number of ticks.
 //
 // Safety checks run after every tick (see Checker): election safety, log matching, leader
@@ -50,6 +50,10 @@ export interface SimStats {
   confChanges: number;
   transfers: number;
   snapshotsSent: number;
+  /** Peer-down hints given to live nodes (RawNode.reportPeerDown), true ones and false ones. */
+  peerDownHints: number;
+  /** Of those, the hints a follower acted on: it forgot its leader and brought its election forward. */
+  peerDownHintsTaken: number;
   messages: number;
 }
 
@@ -62,6 +66,12 @@ const MAX_PENDING_CLIENT_OPS = 64;
 const MAX_CATCH_UP_TICKS = 100;
 /** Bound on delivery rounds within one tick (messages sent with zero delay are delivered at once). */
 const MAX_DELIVERY_ROUNDS_PER_TICK = 8;
+/** The chance that a survivor that can reach a crashed node hears of it (its redial is refused). */
+const PEER_DOWN_HINT_CHANCE = 0.8;
+/** Per chaos tick: the chance of a false hint, a follower told its live leader is down. */
+const FALSE_PEER_DOWN_HINT_CHANCE = 0.004;
+/** The chance that a new cut REJECTs (rather than drops) a follower's dials to its live leader. */
+const REJECTING_CUT_CHANCE = 0.3;
 
 interface PendingWrite {
   readonly id: number;
@@ -84,6 +94,13 @@ interface PendingRead {
 export class Simulation {
   private readonly rng: Rng;
   private readonly netRng: Rng;
+  /**
+   * Peer-down hints draw from their own generator, seeded apart from `rng`, so that adding them
+   * did not move the other draws (the injected-bug tests name seeds).
+   */
+  private readonly hintRng: Rng;
+  /** Peer-down hints on their way: the survivor's transport has not seen the refused redial yet. */
+  private pendingHints: { readonly to: NodeId; readonly incarnation: number; readonly dead: NodeId; readonly deadIncarnation: number; readonly at: number }[] = [];
   private readonly net: SimNetwork;
   private readonly nodes = new Map<NodeId, SimNode>();
   private readonly checker = new Checker();
@@ -115,6 +132,7 @@ export class Simulation {
   constructor(private readonly sim: SimOptions) {
     this.rng = new Rng(sim.seed);
     this.netRng = this.rng.fork();
+    this.hintRng = new Rng(sim.seed ^ 0x5eed_d0e5);
     this.net = new SimNetwork(this.netRng);
     this.trace = sim.trace ?? (() => {});
     const size = this.rng.chance(0.5) ? 3 : 5;
@@ -134,7 +152,7 @@ export class Simulation {
     };
     this.stats = {
       nodes: size, writesAcked: 0, writesProposed: 0, readsServed: 0, elections: 0, crashes: 0,
-      confChanges: 0, transfers: 0, snapshotsSent: 0, messages: 0,
+      confChanges: 0, transfers: 0, snapshotsSent: 0, peerDownHints: 0, peerDownHintsTaken: 0, messages: 0,
     };
     const members = Array.from({ length: size }, (_, i) => ({ id: i + 1 }));
     for (const m of members) {
@@ -212,6 +230,7 @@ export class Simulation {
       });
       if (due.length === 0 && round > 0) break;
       for (const m of due) this.deliver(m);
+      if (round === 0) this.deliverPeerDownHints();
       if (round === 0) for (const n of this.liveNodes()) if (!n.paused) n.raw!.tick();
       for (const n of this.liveNodes()) this.handleReady(n);
     }
@@ -374,6 +393,7 @@ export class Simulation {
   // ---- faults --------------------------------------------------------------------------------
 
   private chaos(): void {
+    if (this.hintRng.chance(FALSE_PEER_DOWN_HINT_CHANCE)) this.falsePeerDownHint();
     if (this.profile === 'leader-churn') {
       this.churn();
       return;
@@ -383,12 +403,14 @@ export class Simulation {
     if (r < 0.01) {
       const side = ids.filter(() => this.rng.chance(0.5));
       this.net.partition(side, ids);
+      this.rejectingCutHints();
       this.trace(`t=${this.now} partition [${side.join(',')}] | rest: cuts ${this.net.describeCuts()}`);
     } else if (r < 0.02) {
       const a = this.rng.pick(ids);
       const b = this.rng.pick(ids);
       if (a !== b) {
         this.net.cut(a, b);
+        this.rejectingCutHints();
         this.trace(`t=${this.now} one-way cut ${a}->${b}`);
       }
     } else if (r < 0.03) {
@@ -469,6 +491,69 @@ export class Simulation {
     this.stats.crashes++;
     n.crash();
     this.net.dropFor(n.id);
+    this.peerDownHints(n.id);
+  }
+
+  /**
+   * The real transport redials a peer whose connection closed and reports a refused dial
+   * (RaftNode.reportPeerDown). Some of the live nodes that can reach the dead one hear of it: after
+   * the messages the dead node sent them before it died (TCP delivers those before the close),
+   * and a tick or two for the redial. A paused node hears nothing, a dial across a cut is dropped
+   * rather than refused, and a dead node back up by then accepts the redial.
+   */
+  private peerDownHints(dead: NodeId): void {
+    const deadIncarnation = this.nodes.get(dead)?.incarnation ?? 0;
+    for (const s of this.liveNodes()) {
+      if (s.paused || s.id === dead || this.net.isCut(s.id, dead)) continue;
+      if (!this.hintRng.chance(PEER_DOWN_HINT_CHANCE)) continue;
+      const at = Math.max(this.now, this.net.lastDueFrom(dead, s.id) ?? this.now) + this.hintRng.int(3);
+      this.pendingHints.push({ to: s.id, incarnation: s.incarnation, dead, deadIncarnation, at });
+    }
+  }
+
+  private deliverPeerDownHints(): void {
+    if (this.pendingHints.length === 0) return;
+    const due = this.pendingHints.filter((h) => h.at <= this.now);
+    this.pendingHints = this.pendingHints.filter((h) => h.at > this.now);
+    for (const h of due) {
+      const s = this.nodes.get(h.to);
+      const dead = this.nodes.get(h.dead);
+      if (s === undefined || !s.up || s.paused || s.incarnation !== h.incarnation) continue;
+      if (dead !== undefined && (dead.up || dead.incarnation !== h.deadIncarnation)) continue;
+      this.hintPeerDown(s, h.dead);
+    }
+  }
+
+  /** A follower told its leader is down while the leader lives (a firewall REJECTs its dials). */
+  private falsePeerDownHint(): void {
+    const lead = this.leader();
+    if (lead === undefined) return;
+    const followers = this.liveNodes().filter((n) => !n.paused && n.raw!.raft.lead === lead.id && n.id !== lead.id);
+    const s = this.hintRng.maybePick(followers);
+    if (s !== undefined) this.hintPeerDown(s, lead.id);
+  }
+
+  /**
+   * A cut made by a firewall REJECT rule refuses dials: followers cut off from their live leader
+   * may be told it is down, the very case where a lease-based leader would still serve reads.
+   */
+  private rejectingCutHints(): void {
+    const lead = this.leader();
+    if (lead === undefined) return;
+    for (const s of this.liveNodes()) {
+      if (s.paused || s.id === lead.id || s.raw!.raft.lead !== lead.id || !this.net.isCut(s.id, lead.id)) continue;
+      if (this.hintRng.chance(REJECTING_CUT_CHANCE)) this.hintPeerDown(s, lead.id);
+    }
+  }
+
+  private hintPeerDown(s: SimNode, dead: NodeId): void {
+    const raft = s.raw!.raft;
+    const before = raft.lead;
+    s.raw!.reportPeerDown(dead);
+    this.stats.peerDownHints++;
+    const taken = before === dead && raft.lead !== dead;
+    if (taken) this.stats.peerDownHintsTaken++;
+    this.trace(`t=${this.now} peer-down hint to ${s.id} about ${dead}${taken ? ' (taken)' : ''}`);
   }
 
   private restart(n: SimNode): void {
