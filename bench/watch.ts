@@ -46,7 +46,12 @@ export interface WatchBenchResult {
   readonly writesPerSecond: number;
   readonly written: number;
   readonly delivered: number;
+  /** Acknowledged writes whose event never arrived. */
   readonly missing: number;
+  /** Events that arrived more than once. */
+  readonly duplicates: number;
+  /** Events of writes whose call failed (outcome unknown) but which committed. */
+  readonly deliveredOfFailedWrites: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly maxMs: number;
@@ -169,7 +174,13 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     await Promise.all(inflight);
     const elapsed = (performance.now() - start) / 1000;
     const drainUntil = performance.now() + DRAIN_MS;
-    while (delivered < written - writeErrors && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
+    // Every acknowledged write must arrive; a write that failed (outcome unknown) may arrive too.
+    const undelivered = (): number => {
+      let n = 0;
+      for (const name of ackedAt.keys()) if (!deliveredAt.has(name)) n++;
+      return n;
+    };
+    while (undelivered() > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
     ac.abort();
     await Promise.all(watching);
 
@@ -184,7 +195,9 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       writesPerSecond: Math.round((written - writeErrors) / elapsed),
       written: written - writeErrors,
       delivered,
-      missing: written - writeErrors - delivered,
+      missing: undelivered(),
+      duplicates: delivered - deliveredAt.size,
+      deliveredOfFailedWrites: [...deliveredAt.keys()].filter((name) => !ackedAt.has(name)).length,
       p50Ms: Number(percentile(latencies, 50).toFixed(2)),
       p99Ms: Number(percentile(latencies, 99).toFixed(2)),
       maxMs: Number((latencies[latencies.length - 1] ?? NaN).toFixed(2)),
@@ -196,7 +209,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
     out.write(`${JSON.stringify({ bench: 'watch', ...result, writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: { p50: benchLoop.percentile(50) / 1e6, p99: benchLoop.percentile(99) / 1e6, max: benchLoop.max / 1e6 } }, ...loops) })}\n`);
-    return result.missing === 0 && streamErrors === 0 ? 0 : 1;
+    return result.missing === 0 && result.duplicates === 0 && streamErrors === 0 ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
     await cluster.stop();
