@@ -274,11 +274,17 @@ function progressBar(label: string, done: number, total: number, rate: number): 
   return `\r${label} [${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${done.toLocaleString('en-US')}/${total.toLocaleString('en-US')} ${Math.round(rate).toLocaleString('en-US')} pods/s `;
 }
 
+/** Deadline of one page of the verification lists: the masters are still busy with 5,000 agents. */
+const VERIFY_PAGE_TIMEOUT_MS = 60_000;
+/** Pods per page of the verification list. */
+const VERIFY_PAGE_SIZE = 2_000;
+
 async function verify(client: ApiClient, pods: number): Promise<string[]> {
   const problems: string[] = [];
-  const nodes = new Map((await client.listAll<Node>('Node')).items.map((n) => [n.metadata.name ?? '', n]));
+  const page = { timeoutMs: VERIFY_PAGE_TIMEOUT_MS };
+  const nodes = new Map((await client.listAll<Node>('Node', page, VERIFY_PAGE_SIZE)).items.map((n) => [n.metadata.name ?? '', n]));
   const used = new Map<string, { cpu: number; memory: number; pods: number }>();
-  const listed = (await client.listAll<Pod>('Pod', { namespace: 'bench' })).items;
+  const listed = (await client.listAll<Pod>('Pod', { namespace: 'bench', ...page }, VERIFY_PAGE_SIZE)).items;
   if (listed.length !== pods) problems.push(`expected ${pods} pods, listed ${listed.length}`);
   for (const pod of listed) {
     const node = pod.spec?.nodeName ?? '';
