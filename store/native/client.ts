@@ -19,6 +19,7 @@ import {
   RequestKind,
   decodeAnswerFrame,
   encodeFrame,
+  frameBytes,
   readRangeAnswer,
   readTxnAnswer,
   readWriteAnswer,
@@ -80,7 +81,7 @@ class Connection {
       this.open = true;
       this.flush();
     });
-    ws.on('message', (data: RawData) => this.onAnswerFrame(this, toBytes(data)));
+    ws.on('message', (data: RawData) => this.onAnswerFrame(this, frameBytes(data)));
     ws.on('unexpected-response', (_req, res) => {
       lastError = `HTTP ${res.statusCode ?? '?'} on upgrade`;
       res.resume();
@@ -119,12 +120,6 @@ class Connection {
     this.outbox = [];
     ws?.terminate();
   }
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return data;
 }
 
 const utf8 = (s: string): Uint8Array => Buffer.from(s);

@@ -23,6 +23,7 @@ import {
   RequestKind,
   decodeRequestFrame,
   encodeFrame,
+  frameBytes,
   type WireRequest,
 } from './protocol.js';
 
@@ -66,7 +67,7 @@ class Connection {
     let requests: WireRequest[];
     try {
       if (!isBinary) throw new NativeProtocolError('frames must be binary');
-      requests = decodeRequestFrame(toBytes(data));
+      requests = decodeRequestFrame(frameBytes(data));
     } catch (err) {
       this.rateLog.log('warn', `native-bad-frame:${this.remote}`, 'native store client sent a bad frame; closing', { remote: this.remote, error: (err as Error).message });
       this.ws.close(NativeCloseCode.BadFrame, (err as Error).message.slice(0, 120));
@@ -172,12 +173,6 @@ class Connection {
     this.sendFrames(answers.slice(0, half));
     this.sendFrames(answers.slice(half));
   }
-}
-
-function toBytes(data: RawData): Uint8Array {
-  if (Array.isArray(data)) return Buffer.concat(data);
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  return data;
 }
 
 function singleOp(txn: TxnResponse, type: 'put' | 'deleteRange'): ResponseOp {

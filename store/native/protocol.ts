@@ -15,6 +15,7 @@
 // Every frame from either side is validated before anything in it is used.
 
 import { Packr } from 'msgpackr';
+import type { RawData } from 'ws';
 
 /** The URL path of the native store protocol on --listen. */
 export const NATIVE_STORE_PATH = '/store/v1';
@@ -95,6 +96,13 @@ export function decodeAnswerFrame(data: Uint8Array): WireAnswer[] {
     if (code !== ANSWER_OK && typeof body !== 'string') throw new NativeProtocolError(`answer[${i}]: an error's body must be its message`);
     return { id: requestId(id, `answer[${i}]`), code, body };
   });
+}
+
+/** The bytes of a frame as ws hands it over (a Buffer, fragments, or an ArrayBuffer). */
+export function frameBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
 }
 
 export function encodeFrame(items: readonly (readonly unknown[])[]): Uint8Array {
