@@ -47,6 +47,9 @@ export interface ScheduleBenchResult {
   readonly mastersPeakRssMb: number | null;
   readonly verified: boolean;
   readonly problems: readonly string[];
+  /** Failed status flushes (each retried on the next tick) and failed lease renewals of the simulated agents. */
+  readonly agentStatusErrors: number;
+  readonly agentLeaseRenewErrors: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -130,6 +133,7 @@ class SimulatedAgents {
   private leases: Lease[] = [];
   reported = 0;
   errors = 0;
+  leaseRenewErrors = 0;
 
   /** Watch streams share connections: at most WATCHES_PER_CONNECTION per client (the server allows 1,000). */
   private readonly watchClients: ApiClient[] = [];
@@ -161,8 +165,10 @@ class SimulatedAgents {
 
   start(): void {
     this.names.forEach((name, i) => void this.watchOwnPods(name, this.watchClients[Math.floor(i / WATCHES_PER_CONNECTION)]!));
-    this.timers.push(setInterval(() => void this.flushStatus(), STATUS_FLUSH_MS));
-    this.timers.push(setInterval(() => void this.renewLeases(), NODE_LEASE_RENEW_MS));
+    // A call that fails (a deadline while the masters are stalled) is counted and tried again on
+    // the next tick: the pods stay in toReport, the leases keep their last renewal.
+    this.timers.push(setInterval(() => void this.flushStatus().catch(() => this.errors++), STATUS_FLUSH_MS));
+    this.timers.push(setInterval(() => void this.renewLeases().catch(() => this.leaseRenewErrors++), NODE_LEASE_RENEW_MS));
   }
 
   async stop(): Promise<void> {
@@ -406,6 +412,8 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(procPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
       verified: problems.length === 0 && timeline.boundAt.size === podCount,
       problems,
+      agentStatusErrors: agents.errors,
+      agentLeaseRenewErrors: agents.leaseRenewErrors,
     };
     out.write(`${JSON.stringify(result)}\n`);
     return result.verified ? 0 : 1;
