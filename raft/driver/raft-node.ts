@@ -460,22 +460,19 @@ export class RaftNode {
       // Awaited below; a failure must not surface as an unhandled rejection in between.
       applying.catch(() => {});
     };
-    if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.hardState !== undefined) {
+    if (rd.mustSync || rd.snapshot !== undefined) {
       this.stats.entriesPersisted += rd.entries.length;
+      this.stats.syncedReadies++;
       const update = { ...(rd.snapshot ? { snapshot: rd.snapshot } : {}), entries: rd.entries, ...(rd.hardState ? { hardState: rd.hardState } : {}) };
-      if (rd.mustSync || rd.snapshot !== undefined) {
-        this.stats.syncedReadies++;
-        const persisted = storage.persist(update, true);
-        applyEarly();
-        await persisted;
-      } else {
-        // Only the commit index changed: nothing is written. Raft's commitIndex is volatile
-        // state; a restarted node relearns it from the leader (LmdbStorage.initialState never
-        // reports it below the snapshot), and the next term, vote or entries persist it anyway.
-        // Skipping the write saves an LMDB commit and its fsync on every member for every append.
-        this.stats.skippedCommitOnlyReadies++;
-        applyEarly();
-      }
+      const persisted = storage.persist(update, true);
+      applyEarly();
+      await persisted;
+    } else if (rd.hardState !== undefined) {
+      // Only the commit index changed: nothing is written. Raft's commitIndex is volatile state;
+      // a restarted node counts what it applied as committed (the core's constructor) and learns
+      // the rest from the leader, and the next term, vote or entries persist it anyway. Skipping
+      // the write saves an LMDB commit and its fsync on every member for every append.
+      this.stats.skippedCommitOnlyReadies++;
     }
     if (rd.softState !== undefined && rd.softState.lead !== this.knownLeader) {
       const previous = this.knownLeader;

@@ -3,8 +3,9 @@
 //
 // Each seed runs rounds of chaos (drops, delays, reorders, duplicates, partitions and one-way
 // cuts, crashes that lose unpersisted state, pauses, leader transfers and membership changes,
-// peer-down hints true and false, while clients write and read), each followed by a heal: the network recovers, a majority is up,
-// and a leader must be elected and a write committed within a bounded number of ticks.
+// peer-down hints true and false, while clients write and read), each followed by a heal: the
+// network recovers, a majority is up, and a leader must be elected and a write committed within a
+// bounded number of ticks.
 //
 // Safety checks run after every tick (see Checker): election safety, log matching, leader
 // completeness, state-machine safety, and that every read saw every write acknowledged before it.

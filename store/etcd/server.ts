@@ -16,7 +16,7 @@ import {
 } from '@grpc/grpc-js';
 import { type Backend, ReadConsistency } from '../backend.js';
 import { MAX_REQUEST_BYTES } from '../mvcc/commands.js';
-import type { ResponseOp, TxnResponse } from '../mvcc/responses.js';
+import { singleOpResponse } from '../mvcc/responses.js';
 import { EtcdRpcError, EtcdStatus, type RpcStatus, serviceError, statusOf } from './errors.js';
 import { KeepAliveStream, type WireLeaseKeepAliveResponse } from './keepalive-stream.js';
 import { etcdServices } from './proto.js';
@@ -46,15 +46,6 @@ import {
   wireTxnResponse,
 } from './responses.js';
 import { WatchStream } from './watch-stream.js';
-
-/** The response of a txn's only op, which must be of `type`. */
-function singleOpResponse<T extends ResponseOp['type']>(txn: TxnResponse, type: T): Extract<ResponseOp, { type: T }> {
-  const response = txn.responses[0];
-  if (txn.responses.length !== 1 || response === undefined || response.type !== type) {
-    throw new Error(`a txn of one ${type} was answered with ${txn.responses.map((r) => r.type).join(', ') || 'nothing'}`);
-  }
-  return response as Extract<ResponseOp, { type: T }>;
-}
 
 /** etcd's grpcOverheadBytes: room for the envelope around a request of MAX_REQUEST_BYTES. */
 export const GRPC_OVERHEAD_BYTES = 512 * 1024;

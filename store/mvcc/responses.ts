@@ -134,3 +134,12 @@ export interface LeaseInfo {
   /** Attached keys in key order. */
   readonly keys: readonly Uint8Array[];
 }
+
+/** The response of a txn's only op, which must be of `type`. */
+export function singleOpResponse<T extends ResponseOp['type']>(txn: TxnResponse, type: T): Extract<ResponseOp, { type: T }> {
+  const response = txn.responses[0];
+  if (txn.responses.length !== 1 || response === undefined || response.type !== type) {
+    throw new Error(`a txn of one ${type} was answered with ${txn.responses.map((r) => r.type).join(', ') || 'nothing'}`);
+  }
+  return response as Extract<ResponseOp, { type: T }>;
+}

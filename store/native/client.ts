@@ -38,6 +38,7 @@ export interface NativeStoreClientOptions {
 }
 
 interface PendingCall {
+  /** Resolves with the answer's body; throws when the body is not what the call expects. */
   readonly resolve: (body: unknown) => void;
   readonly reject: (err: StoreClientError) => void;
   readonly deadline: number;
@@ -149,16 +150,16 @@ export class NativeStoreClient {
     this.current = i % this.conns.length;
   }
 
-  /** Sends a request to the current endpoint; resolves with the answer's body once it is checked by the caller. */
-  private call(kind: RequestKind, body: unknown): Promise<unknown> {
+  /** Sends a request to the current endpoint; resolves with what `read` makes of the answer's body. */
+  private call<T>(kind: RequestKind, body: unknown, read: (answer: unknown) => T): Promise<T> {
     const conn = this.conns[this.current]!;
     if (this.closed) return Promise.reject(new StoreClientError('the client is closed', GrpcStatus.CANCELLED, conn.endpoint));
     if (this.pending.size >= MAX_CLIENT_PENDING_CALLS) {
       return Promise.reject(new StoreClientError(`more than ${MAX_CLIENT_PENDING_CALLS} calls pending`, GrpcStatus.RESOURCE_EXHAUSTED, conn.endpoint));
     }
     const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: performance.now() + this.timeoutMs, conn });
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: (answer) => resolve(read(answer)), reject, deadline: performance.now() + this.timeoutMs, conn });
       conn.send(id, kind, body);
       this.sweeper ??= setInterval(() => this.sweep(), DEADLINE_SWEEP_MS);
     });
@@ -195,8 +196,13 @@ export class NativeStoreClient {
     for (const a of answers) {
       const p = this.settle(a.id, conn);
       if (p === undefined) continue;
-      if (a.code === ANSWER_OK) p.resolve(a.body);
-      else {
+      if (a.code === ANSWER_OK) {
+        try {
+          p.resolve(a.body);
+        } catch (err) {
+          p.reject(new StoreClientError(`${conn.endpoint}: ${(err as Error).message}`, GrpcStatus.INTERNAL, conn.endpoint));
+        }
+      } else {
         this.moveOn(conn, a.code);
         p.reject(new StoreClientError(`${conn.endpoint}: ${String(a.body)}`, a.code, conn.endpoint));
       }
@@ -223,35 +229,25 @@ export class NativeStoreClient {
     }
   }
 
-  /** Proposes a write command (txn, put or deleteRange) in the log's shape; resolves with the raw answer. */
-  private async write(command: Command): Promise<unknown> {
-    return this.call(RequestKind.Txn, command);
-  }
-
-  private async checked<T>(answer: Promise<unknown>, read: (body: unknown) => T): Promise<T> {
-    const body = await answer;
-    try {
-      return read(body);
-    } catch (err) {
-      const endpoint = this.conns[this.current]!.endpoint;
-      throw new StoreClientError(`${endpoint}: ${(err as Error).message}`, GrpcStatus.INTERNAL, endpoint);
-    }
+  /** Proposes a write command (txn, put or deleteRange) in the log's shape. */
+  private write<T>(command: Command, read: (answer: unknown) => T): Promise<T> {
+    return this.call(RequestKind.Txn, command, read);
   }
 
   async put(key: string, value: string): Promise<number> {
-    return (await this.checked(this.write({ type: 'put', key: utf8(key), value: utf8(value) }), (b) => readWriteAnswer(b, 'put'))).revision;
+    return (await this.write({ type: 'put', key: utf8(key), value: utf8(value) }, (b) => readWriteAnswer(b, 'put'))).revision;
   }
 
   /** A linearizable read by default. */
   async get(key: string, opts: { serializable?: boolean } = {}): Promise<KeyValue | undefined> {
     const request: RangeRequest = { key: utf8(key) };
-    const r = await this.checked(this.call(RequestKind.Range, { request, serializable: opts.serializable === true }), readRangeAnswer);
+    const r = await this.call(RequestKind.Range, { request, serializable: opts.serializable === true }, readRangeAnswer);
     const kv = r.kvs[0];
     return kv === undefined ? undefined : { value: Buffer.from(kv.value), modRevision: kv.modRevision, version: kv.version };
   }
 
   async delete(key: string): Promise<void> {
-    await this.checked(this.write({ type: 'deleteRange', key: utf8(key) }), (b) => readWriteAnswer(b, 'deleteRange'));
+    await this.write({ type: 'deleteRange', key: utf8(key) }, (b) => readWriteAnswer(b, 'deleteRange'));
   }
 
   /** Sets key to `next` if its value is `expected` (undefined: if it does not exist). */
@@ -261,15 +257,15 @@ export class NativeStoreClient {
       expected === undefined
         ? { key: k, result: 'equal' as const, target: 'createRevision' as const, createRevision: 0 }
         : { key: k, result: 'equal' as const, target: 'value' as const, value: utf8(expected) };
-    const r = await this.checked(this.write({ type: 'txn', compare: [compare], success: [{ type: 'put', key: k, value: utf8(next) }], failure: [] }), readTxnAnswer);
+    const r = await this.write({ type: 'txn', compare: [compare], success: [{ type: 'put', key: k, value: utf8(next) }], failure: [] }, readTxnAnswer);
     return r.succeeded;
   }
 
   /** Puts `next` at key if its mod revision is still `modRevision` (0: if it does not exist); undefined when the compare failed. */
   async compareAndPut(key: string, modRevision: number, next: string): Promise<number | undefined> {
     const k = utf8(key);
-    const r = await this.checked(
-      this.write({ type: 'txn', compare: [{ key: k, result: 'equal', target: 'modRevision', modRevision }], success: [{ type: 'put', key: k, value: utf8(next) }], failure: [] }),
+    const r = await this.write(
+      { type: 'txn', compare: [{ key: k, result: 'equal', target: 'modRevision', modRevision }], success: [{ type: 'put', key: k, value: utf8(next) }], failure: [] },
       readTxnAnswer,
     );
     return r.succeeded ? r.revision : undefined;

@@ -12,7 +12,7 @@ import { statusOf } from '../etcd/errors.js';
 import { internalRequestAuthorized } from '../leader-forwarder.js';
 import type { Logger } from '../logger.js';
 import { validateCommand, validateRangeRequest } from '../mvcc/commands.js';
-import type { ResponseOp, TxnResponse } from '../mvcc/responses.js';
+import { singleOpResponse, type ResponseOp } from '../mvcc/responses.js';
 import {
   ANSWER_OK,
   MAX_NATIVE_FRAME_BYTES,
@@ -109,7 +109,7 @@ class Connection {
         return this.backend.proposeTxn(command);
       case 'put':
       case 'deleteRange':
-        return this.backend.proposeTxn({ compare: [], success: [command], failure: [] }).then((txn) => singleOp(txn, command.type));
+        return this.backend.proposeTxn({ compare: [], success: [command], failure: [] }).then((txn) => singleOpResponse(txn, command.type));
       default:
         throw new NativeProtocolError(`a '${RequestKind.Txn}' request carries a txn, put or deleteRange command, not ${command.type}`);
     }
@@ -128,7 +128,7 @@ class Connection {
       return;
     }
     const st = statusOf(err);
-    this.answer([id, st.code === GrpcStatus.OK ? GrpcStatus.UNKNOWN : st.code, st.details]);
+    this.answer([id, st.code, st.details]);
   }
 
   private answer(a: Answer): void {
@@ -173,14 +173,6 @@ class Connection {
     this.sendFrames(answers.slice(0, half));
     this.sendFrames(answers.slice(half));
   }
-}
-
-function singleOp(txn: TxnResponse, type: 'put' | 'deleteRange'): ResponseOp {
-  const response = txn.responses[0];
-  if (txn.responses.length !== 1 || response === undefined || response.type !== type) {
-    throw new Error(`a txn of one ${type} was answered with ${txn.responses.map((r) => r.type).join(', ') || 'nothing'}`);
-  }
-  return response;
 }
 
 export interface NativeStoreFaceOptions {

@@ -25,8 +25,6 @@ export const MAX_NATIVE_FRAME_BYTES = 16 * 1024 * 1024;
 export const MAX_REQUESTS_PER_FRAME = 4_096;
 /** Bound on a connection's requests waiting for their answers at the master; past it, RESOURCE_EXHAUSTED. */
 export const MAX_PENDING_PER_CONNECTION = 8_192;
-/** A server frame is sent once it holds this many bytes of answers, without waiting for the turn to end. */
-export const NATIVE_FLUSH_BYTES = 1024 * 1024;
 
 export const RequestKind = { Txn: 'txn', Range: 'range' } as const;
 export type RequestKind = (typeof RequestKind)[keyof typeof RequestKind];

@@ -76,6 +76,8 @@ export const NETNS_PEER_PORT = 7001;
 export const NETNS_ETCD_PORT = 2379;
 
 export const TEST_API_TOKEN = 'test-api-token-0123456789abcdef';
+/** The masters' cluster token (FLOTILLA_CLUSTER_TOKEN) unless a test sets its own. */
+export const TEST_CLUSTER_TOKEN = 'test-cluster-token';
 
 export class TestCluster {
   private constructor(
@@ -142,7 +144,7 @@ export class TestCluster {
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
     const log = createWriteStream(m.logFile, { flags: 'a' });
-    const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? 'test-cluster-token', FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
+    const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? TEST_CLUSTER_TOKEN, FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
     // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling).
     const nodeArgs = (process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0);
     // `ip netns exec` enters the namespace and execs node in the same process: the PID is node's.
@@ -231,7 +233,7 @@ export class TestCluster {
   /** A native-protocol store client over the given members' --listen addresses (all by default), with the cluster token. */
   nativeClient(names?: readonly string[], timeoutMs?: number): NativeStoreClient {
     const ms = names === undefined ? this.members : names.map((n) => this.member(n));
-    return new NativeStoreClient(ms.map((m) => m.listen), { token: this.opts.token ?? 'test-cluster-token', ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    return new NativeStoreClient(ms.map((m) => m.listen), { token: this.opts.token ?? TEST_CLUSTER_TOKEN, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
   }
 
   /** An API client over the given members (all by default), with the cluster's API token unless told otherwise ('' = none). */
