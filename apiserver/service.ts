@@ -32,7 +32,7 @@ import { ApiError, StatusReason, invalid } from './registry/errors.js';
 import { fromJson } from './resources/from-json.js';
 import { AgentLogsError, agentEndpointOf, logsContainer, streamAgentLogs } from './logs-proxy.js';
 import type { Node, Pod } from '../proto/api/types.js';
-import { Registry, type KindHandler } from './registry/registry.js';
+import { knownStoredBytes, Registry, type KindHandler } from './registry/registry.js';
 import { kindPrefix, utf8 } from './registry/storage.js';
 import { parseFieldSelector, parseLabelSelector, SelectorParseError, UnsupportedFieldError } from './resources/selectors.js';
 import { RpcServer, isRpcUpgrade, type CallContext, type TypedServerStreamSink } from './rpc/server.js';
@@ -254,9 +254,9 @@ export class ApiServer {
   }
 
   private stored(kind: string, obj: ApiObject): StoredObjectMsg {
-    const k = this.served(kind);
     const { resourceVersion, ...meta } = obj.metadata;
-    return { raw: k.encode({ ...obj, metadata: meta }), resourceVersion: resourceVersion ?? '0' };
+    const raw = knownStoredBytes(obj) ?? this.served(kind).encode({ ...obj, metadata: meta });
+    return { raw, resourceVersion: resourceVersion ?? '0' };
   }
 
   /** Wraps a handler so every error leaves as an RpcError. */

@@ -4,7 +4,7 @@ import { LocalBackend } from '../../store/local-backend.js';
 import { ManualClock } from '../../store/etcd/testing.js';
 import { type TempStore, openTempStore } from '../../store/mvcc/testing.js';
 import { ApiError, StatusReason } from './errors.js';
-import { type KindHandler, Registry, mergePatch } from './registry.js';
+import { type KindHandler, Registry, knownStoredBytes, mergePatch } from './registry.js';
 
 /** Test kinds encoded as JSON; the real kinds use the protobuf codec and their own validation. */
 function jsonKind(kind: string, plural: string, namespaced: boolean, hasStatus: boolean): KindHandler {
@@ -50,6 +50,11 @@ async function reason(p: Promise<unknown>): Promise<string> {
     throw err;
   }
   return 'resolved';
+}
+
+async function backendValue(key: string): Promise<Uint8Array | undefined> {
+  const r = await backend.range({ key: new TextEncoder().encode(key) }, 'serializable');
+  return r.kvs[0]?.value;
 }
 
 beforeEach(async () => {
@@ -114,6 +119,19 @@ describe('Registry', () => {
     // A no-op update writes nothing.
     const again = await registry.update(labelled);
     expect(again.metadata.resourceVersion).toBe(labelled.metadata.resourceVersion);
+  });
+
+  test('a no-op update is told by content: the same labels in another order write nothing; a real change of the same length does', async () => {
+    const created = await registry.create({ ...pod('web'), metadata: { name: 'web', namespace: 'default', labels: { a: '1', b: '2' } } });
+    const reordered = await registry.update({ ...created, metadata: { ...created.metadata, labels: { b: '2', a: '1' } } });
+    expect(reordered.metadata.resourceVersion).toBe(created.metadata.resourceVersion);
+    const sameLength = await registry.update({ ...created, metadata: { ...created.metadata, labels: { a: '1', b: '3' } } });
+    expect(Number(sameLength.metadata.resourceVersion)).toBeGreaterThan(Number(created.metadata.resourceVersion));
+    expect(sameLength.metadata.labels).toEqual({ a: '1', b: '3' });
+    // What the registry returns carries the bytes it stored, so the API answers with them.
+    const stored = knownStoredBytes(sameLength);
+    expect(stored).toBeDefined();
+    expect(Buffer.from(stored!)).toEqual(Buffer.from((await backendValue('/registry/pods/default/web'))!));
   });
 
   test('update keeps status; updateStatus keeps spec', async () => {

@@ -107,6 +107,30 @@ function rvNumber(rv: string | undefined, field: string): number | undefined {
   return Number(rv);
 }
 
+/**
+ * The stored bytes behind objects the registry hands out: decoded from them (get, list) or just
+ * written (create, update, bind). The API answers with these bytes instead of encoding the object
+ * again. Objects are never mutated once built (every change makes a new one), so the bytes stay
+ * the object's; the map lets go of them with the object.
+ */
+const storedBytesByObject = new WeakMap<ApiObject, Uint8Array>();
+
+/** The stored bytes (no resourceVersion) of an object this registry returned, if it knows them. */
+export function knownStoredBytes(obj: ApiObject): Uint8Array | undefined {
+  return storedBytesByObject.get(obj);
+}
+
+/** `obj` at `revision`, remembered as the object whose stored bytes are `bytes`. */
+function withStoredBytes(obj: ApiObject, revision: number, bytes: Uint8Array): ApiObject {
+  const result = withMeta(obj, { ...obj.metadata, resourceVersion: String(revision) });
+  storedBytesByObject.set(result, bytes);
+  return result;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+}
+
 /** JSON with object keys sorted, so two objects that differ only in key order compare equal. */
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
@@ -187,7 +211,7 @@ export class Registry {
     } catch (err) {
       throw new ApiError(StatusReason.InternalError, `a stored ${h.kind} does not decode: ${(err as Error).message}`, [], undefined, { cause: err });
     }
-    return withMeta(obj, { ...obj.metadata, resourceVersion: String(value.modRevision) });
+    return withStoredBytes(obj, value.modRevision, value.raw);
   }
 
   /** The bytes stored for an object: resourceVersion is the key's mod revision, never stored. */
@@ -196,10 +220,6 @@ export class Registry {
     return h.encode(withMeta(obj, meta));
   }
 
-  private normalized(h: KindHandler, obj: ApiObject): ApiObject {
-    const stored = this.storedBytes(h, obj);
-    return this.materialize(h, { raw: stored, modRevision: Number(obj.metadata.resourceVersion ?? 0), createRevision: 0 });
-  }
 
   private validated(h: KindHandler, obj: ApiObject, old?: ApiObject): ApiObject {
     const defaulted = h.defaults(obj);
@@ -237,8 +257,9 @@ export class Registry {
       const obj = this.validated(h, fresh);
       const requires = h.namespaced ? [objectKey('namespaces', '', namespace)] : [];
       if (h.namespaced) await this.requireLiveNamespace(namespace);
-      const outcome = await this.storage.create(this.key(h, namespace, name), this.storedBytes(h, obj), requires);
-      if (outcome.ok) return withMeta(obj, { ...obj.metadata, resourceVersion: String(outcome.revision) });
+      const bytes = this.storedBytes(h, obj);
+      const outcome = await this.storage.create(this.key(h, namespace, name), bytes, requires);
+      if (outcome.ok) return withStoredBytes(obj, outcome.revision, bytes);
       if (outcome.current === undefined) throw notFound('namespaces', undefined, namespace);
       if (attempt >= attempts) {
         throw new ApiError(StatusReason.AlreadyExists, `${describeObject(h.plural, namespace, name)} already exists`);
@@ -393,16 +414,19 @@ export class Registry {
       if (expected !== undefined && value.modRevision !== expected) throw this.conflict(h, namespace, name, expected, value.modRevision);
       const current = this.materialize(h, value);
       // Through the codec and back: the object as it will read, so comparisons see only real changes.
-      let next = this.normalized(h, this.validated(h, modify(current), current));
+      let bytes = this.storedBytes(h, this.validated(h, modify(current), current));
+      let next = this.materialize(h, { raw: bytes, modRevision: value.modRevision, createRevision: 0 });
       if (specMayChange && specPart(next) !== specPart(current)) {
         next = withMeta(next, { ...next.metadata, generation: (current.metadata.generation ?? 1) + 1 });
+        bytes = this.storedBytes(h, next);
       }
       // An update that changes nothing is not written (Kubernetes answers with the current version).
-      if (contentOf(next) === contentOf(current)) return current;
-      const bytes = this.storedBytes(h, next);
+      // Equal bytes are the same object (Kubernetes compares the encodings too); bytes of the same
+      // length may still be the same object with its map entries (labels, annotations) reordered.
+      if (bytes.byteLength === value.raw.byteLength && (sameBytes(bytes, value.raw) || contentOf(next) === contentOf(current))) return current;
       const finished = next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0 && !isGracefulPod(h, next);
       const outcome = finished ? await this.storage.compareAndDelete(key, value.modRevision) : await this.storage.compareAndPut(key, bytes, value.modRevision);
-      if (outcome.ok) return withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) });
+      if (outcome.ok) return finished ? withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) }) : withStoredBytes(next, outcome.revision, bytes);
       if (expected !== undefined) {
         if (outcome.current === undefined) throw notFound(h.plural, namespace, name);
         throw this.conflict(h, namespace, name, expected, outcome.current.modRevision);
@@ -531,8 +555,9 @@ export class Registry {
       const conditions = ((status.conditions ?? []) as Json[]).filter((c) => c.type !== 'PodScheduled');
       conditions.push({ type: 'PodScheduled', status: 'True', lastTransitionTime: rfc3339(this.deps.now()) });
       const next = { ...current, spec: { ...spec, nodeName }, status: { ...status, conditions } } as unknown as ApiObject;
-      const outcome = await this.storage.compareAndPut(key, this.storedBytes(h, next), value.modRevision);
-      if (outcome.ok) return withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) });
+      const bytes = this.storedBytes(h, next);
+      const outcome = await this.storage.compareAndPut(key, bytes, value.modRevision);
+      if (outcome.ok) return withStoredBytes(next, outcome.revision, bytes);
       if (attempt >= MAX_UPDATE_ATTEMPTS) throw this.conflict(h, namespace, ref.name, value.modRevision, outcome.current?.modRevision ?? 0);
     }
   }
