@@ -10,7 +10,7 @@ import { decodeConfChange, type ConfChange } from '../core/confchange.js';
 import { ProposalDroppedError, ProposalDropReason, RaftError } from '../core/errors.js';
 import type { RandomSource } from '../core/raft.js';
 import { RawNode, type NodeStatus } from '../core/rawnode.js';
-import type { ReadOnlyOption } from '../core/readonly.js';
+import { ReadOnlyOption } from '../core/readonly.js';
 import { EntryType, sendableBeforePersist, type ConfState, type Entry, type Message, type NodeId, type Ready, type Snapshot } from '../core/types.js';
 import type { LmdbStorage } from './lmdb-storage.js';
 
@@ -26,7 +26,10 @@ export const MAX_PENDING_READS = 10_000;
 export const READ_INDEX_TIMEOUT_MS = 5_000;
 /** An unanswered ReadIndex request is asked again this often (its answer may have been lost with a leader). */
 export const READ_INDEX_RETRY_MS = 500;
-/** A resumed (SIGSTOP'ed, or starved) process catches up at most this many missed ticks at once. */
+/**
+ * A resumed (SIGSTOP'ed, or starved) process catches up at most this many missed ticks at once,
+ * in lease-read mode; with ReadIndex it runs at most electionTicks - 1 (see turn()).
+ */
 export const MAX_CATCH_UP_TICKS = 1_000;
 
 export interface Clock {
@@ -167,6 +170,9 @@ export class RaftNode {
   private readonly log: RaftNodeLogger;
   private readonly snapshotEvery: number;
   private readonly compactionMargin: number;
+  private readonly electionTicks: number;
+  /** The core's read mode, which also decides how a turn catches up on missed ticks (turn()). */
+  private readonly readOnlyOption: ReadOnlyOption;
   private proposals: PendingProposal[] = [];
   private inbound: Message[] = [];
   private readRequests: Uint8Array[] = [];
@@ -194,6 +200,8 @@ export class RaftNode {
     this.log = opts.logger;
     this.snapshotEvery = opts.snapshotEvery ?? 10_000;
     this.compactionMargin = opts.compactionMargin ?? 5_000;
+    this.electionTicks = opts.electionTicks ?? 10;
+    this.readOnlyOption = opts.readOnlyOption ?? ReadOnlyOption.Safe;
     const snap = opts.storage.snapshot();
     // The state machine may be behind the last Raft snapshot (a crash between installing a
     // snapshot in the log and in the state): restore it first.
@@ -205,13 +213,13 @@ export class RaftNode {
     this.raw = new RawNode({
       id: opts.id,
       storage: opts.storage,
-      electionTick: opts.electionTicks ?? 10,
+      electionTick: this.electionTicks,
       heartbeatTick: opts.heartbeatTicks ?? 1,
       random: opts.random,
       applied: snap.metadata.index,
       preVote: true,
       checkQuorum: true,
-      readOnlyOption: opts.readOnlyOption ?? 'safe',
+      readOnlyOption: this.readOnlyOption,
     });
     this.lastTickAt = this.clock.now();
   }
@@ -373,22 +381,28 @@ export class RaftNode {
   }
 
   private async turn(): Promise<void> {
-    // Ticks from the monotonic clock, so a process that was paused catches up on the time it
-    // missed before it handles anything else (a stale leader must notice its lease is gone).
     const now = this.clock.now();
     const due = Math.floor((now - this.lastTickAt) / this.tickMs);
-    if (due > 0) {
-      this.lastTickAt += due * this.tickMs;
-      for (let i = 0; i < Math.min(due, MAX_CATCH_UP_TICKS); i++) this.raw.tick();
-    }
-    const inbound = this.inbound;
-    this.inbound = [];
-    for (const m of inbound) {
-      try {
-        this.raw.step(m);
-      } catch (err) {
-        this.log.warn('dropped a peer message the core refused', { from: m.from, type: m.type, error: (err as Error).message });
-      }
+    // The clock is consumed whole: ticks not run below are dropped, never owed to a later turn.
+    if (due > 0) this.lastTickAt += due * this.tickMs;
+    if (this.readOnlyOption === ReadOnlyOption.LeaseBased) {
+      // Lease reads rest on time: a leader serves reads while a quorum acknowledged a heartbeat
+      // within the last election timeout of its own ticks. A process back from a pause must see
+      // every tick it missed, and step down by check-quorum, before it handles anything, so a
+      // stale leader sees its lease expire before it serves a read (an answer waiting in the
+      // queue carries an old lease stamp and cannot renew it).
+      this.tickCatchUp(Math.min(due, MAX_CATCH_UP_TICKS));
+      this.stepInbound();
+    } else {
+      // With ReadIndex, ticks are only liveness timers: a leader proves itself by a heartbeat
+      // quorum for every read and by a quorum for every commit, so no tick is needed for safety.
+      // The answers that arrived during a pause are stepped first, and at most electionTicks - 1
+      // missed ticks run: a leader crosses at most one check-quorum, which sees those answers
+      // (recentActive), and a follower with its leader's heartbeat waiting stays below the
+      // election timeout (which is at least electionTicks). Otherwise every pause longer than an
+      // election timeout would depose a healthy leader, or start a needless campaign.
+      this.stepInbound();
+      this.tickCatchUp(Math.min(due, this.electionTicks - 1));
     }
     if (this.opts.beforeTakingProposals !== undefined) {
       try {
@@ -411,6 +425,22 @@ export class RaftNode {
     while (this.raw.hasReady() && !this.stopped) {
       const rd = this.raw.ready();
       await this.handleReady(rd);
+    }
+  }
+
+  private tickCatchUp(ticks: number): void {
+    for (let i = 0; i < ticks; i++) this.raw.tick();
+  }
+
+  private stepInbound(): void {
+    const inbound = this.inbound;
+    this.inbound = [];
+    for (const m of inbound) {
+      try {
+        this.raw.step(m);
+      } catch (err) {
+        this.log.warn('dropped a peer message the core refused', { from: m.from, type: m.type, error: (err as Error).message });
+      }
     }
   }
 

@@ -32,6 +32,8 @@ export interface SimSummary {
   readonly snapshotsSent: number;
   readonly peerDownHints: number;
   readonly peerDownHintsTaken: number;
+  readonly resumes: number;
+  readonly leadersLostOnResume: number;
   readonly messages: number;
   readonly seconds: number;
 }
@@ -56,6 +58,8 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
   let snapshotsSent = 0;
   let peerDownHints = 0;
   let peerDownHintsTaken = 0;
+  let resumes = 0;
+  let leadersLostOnResume = 0;
   let messages = 0;
   let seeds = 0;
   const total = range.last - range.first + 1;
@@ -71,6 +75,8 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
     snapshotsSent += r.stats.snapshotsSent;
     peerDownHints += r.stats.peerDownHints;
     peerDownHintsTaken += r.stats.peerDownHintsTaken;
+    resumes += r.stats.resumes;
+    leadersLostOnResume += r.stats.leadersLostOnResume;
     messages += r.stats.messages;
     if (r.violation !== undefined) {
       violations.push(r);
@@ -79,8 +85,8 @@ export function runSeeds(range: SeedRange, opts: RunOptions = {}): SimSummary {
     opts.onProgress?.(seeds, total);
   }
   return {
-    seeds, ticks, violations, writesAcked, readsServed, elections, crashes, confChanges, snapshotsSent, peerDownHints, peerDownHintsTaken, messages,
-    seconds: (Date.now() - started) / 1000,
+    seeds, ticks, violations, writesAcked, readsServed, elections, crashes, confChanges, snapshotsSent, peerDownHints, peerDownHintsTaken,
+    resumes, leadersLostOnResume, messages, seconds: (Date.now() - started) / 1000,
   };
 }
 
@@ -89,6 +95,7 @@ export function formatSummary(s: SimSummary): string {
     `sim: ${s.seeds} seeds, ${s.ticks} ticks, ${s.violations.length} violations; ` +
     `${s.writesAcked} writes acked, ${s.readsServed} reads checked, ${s.elections} elections, ${s.crashes} crashes, ` +
     `${s.confChanges} membership changes, ${s.snapshotsSent} snapshots sent, ` +
-    `${s.peerDownHints} peer-down hints (${s.peerDownHintsTaken} taken), ${s.messages} messages; ${s.seconds.toFixed(1)}s`
+    `${s.peerDownHints} peer-down hints (${s.peerDownHintsTaken} taken), ` +
+    `${s.resumes} paused nodes resumed (${s.leadersLostOnResume} leaders lost leadership catching up), ${s.messages} messages; ${s.seconds.toFixed(1)}s`
   );
 }

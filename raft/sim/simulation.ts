@@ -55,6 +55,9 @@ export interface SimStats {
   peerDownHints: number;
   /** Of those, the hints a follower acted on: it forgot its leader and brought its election forward. */
   peerDownHintsTaken: number;
+  /** Paused nodes resumed, and of those, leaders that were no longer leader once caught up. */
+  resumes: number;
+  leadersLostOnResume: number;
   messages: number;
 }
 
@@ -63,7 +66,7 @@ const KEYS = ['a', 'b', 'c'];
 export const LIVENESS_TICKS_PER_ELECTION_TIMEOUT = 25;
 /** Bound on client operations in flight, so that a run without a leader does not pile them up. */
 const MAX_PENDING_CLIENT_OPS = 64;
-/** Bound on the ticks a resumed node catches up at once. */
+/** Bound on the ticks a resumed node catches up at once, in lease-read mode (see resume()). */
 const MAX_CATCH_UP_TICKS = 100;
 /** Bound on delivery rounds within one tick (messages sent with zero delay are delivered at once). */
 const MAX_DELIVERY_ROUNDS_PER_TICK = 8;
@@ -153,7 +156,8 @@ export class Simulation {
     };
     this.stats = {
       nodes: size, writesAcked: 0, writesProposed: 0, readsServed: 0, elections: 0, crashes: 0,
-      confChanges: 0, transfers: 0, snapshotsSent: 0, peerDownHints: 0, peerDownHintsTaken: 0, messages: 0,
+      confChanges: 0, transfers: 0, snapshotsSent: 0, peerDownHints: 0, peerDownHintsTaken: 0, resumes: 0,
+      leadersLostOnResume: 0, messages: 0,
     };
     const members = Array.from({ length: size }, (_, i) => ({ id: i + 1 }));
     for (const m of members) {
@@ -477,14 +481,33 @@ export class Simulation {
   }
 
   /**
-   * A resumed process sees its monotonic clock jumped: the driver ticks the core for the time it
-   * missed before it handles anything else (capped: beyond a few election timeouts it is all alike).
+   * A resumed process sees its monotonic clock jumped, and finds the messages that arrived while
+   * it was paused waiting in its queue (they wait in the network here). The driver's rule
+   * (RaftNode.turn): with ReadIndex it steps those messages first and then runs at most
+   * electionTick - 1 of the missed ticks, dropping the rest (ticks are only liveness timers
+   * there); with lease reads it runs the missed ticks first (capped: beyond a few election
+   * timeouts it is all alike), so a stale leader sees its lease expire, and gets its messages
+   * with the next tick.
    */
   private resume(n: SimNode): void {
     n.paused = false;
-    const missed = Math.min(this.now - n.pausedAt, MAX_CATCH_UP_TICKS);
-    this.trace(`t=${this.now} node ${n.id} resumed, catching up ${missed} ticks`);
-    for (let i = 0; i < missed; i++) n.raw!.tick();
+    const raw = n.raw!;
+    const was = raw.raft.role;
+    const missed = this.now - n.pausedAt;
+    if (this.opts.leaseReads) {
+      const ticks = Math.min(missed, MAX_CATCH_UP_TICKS);
+      this.trace(`t=${this.now} node ${n.id} resumed as ${was}, catching up ${ticks} ticks first`);
+      for (let i = 0; i < ticks; i++) raw.tick();
+    } else {
+      const queued = this.net.due(this.now, (id) => id === n.id);
+      const ticks = Math.min(missed, this.opts.electionTick - 1);
+      this.trace(`t=${this.now} node ${n.id} resumed as ${was}, stepping ${queued.length} queued messages, then ${ticks} of ${missed} missed ticks`);
+      for (const m of queued) this.deliver(m);
+      for (let i = 0; i < ticks; i++) raw.tick();
+    }
+    this.stats.resumes++;
+    if (was === Role.Leader && raw.raft.role !== Role.Leader) this.stats.leadersLostOnResume++;
+    this.trace(`t=${this.now} node ${n.id} is ${raw.raft.role} after resuming`);
   }
 
   private crash(n: SimNode, why: string): void {
