@@ -4,7 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Message, NodeId } from '../raft/core/types.js';
 import { StoreMember } from './member.js';
 import { putCommand, rangeOp, txnCommand } from './mvcc/commands.js';
@@ -90,6 +90,11 @@ async function put(m: StoreMember, key: string, value: string): Promise<number> 
   }
 }
 
+async function until(condition: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
+  expect(condition()).toBe(true);
+}
+
 async function get(m: StoreMember, key: string, serializable = false): Promise<string | undefined> {
   const r = await m.store.range({ key: utf8(key) }, { serializable });
   return r.kvs[0] === undefined ? undefined : text(r.kvs[0].value);
@@ -142,10 +147,29 @@ describe('replicated store members', () => {
     c.router.members.delete(lagger.id);
     for (let i = 0; i < 60; i++) await put(lead, `s${i}`, `${i}`);
     expect(lead.storage.firstIndex()).toBeGreaterThan(2);
+    // Compaction copied no state: the data is made from the store when the follower needs it.
+    expect(lead.storage.recordedSnapshot().dataLocation).toBe('state-machine');
+    const opens = vi.spyOn(lead.store.machine, 'openSnapshot');
     const back = c.open(lagger.id);
     for (let i = 0; i < 300 && (await get(back, 's59', true)) !== '59'; i++) await new Promise((r) => setTimeout(r, 10));
     expect(await get(back, 's59', true)).toBe('59');
     expect(await get(back, 's0', true)).toBe('0');
+    expect(opens).toHaveBeenCalled();
+    // The follower persisted the snapshot it received with its data, at or past the leader's record.
+    const received = back.storage.recordedSnapshot();
+    expect(received.dataLocation).toBe('inline');
+    expect(received.metadata.index).toBeGreaterThanOrEqual(lead.storage.recordedSnapshot().metadata.index - 20);
+    expect(back.storage.snapshot().data.byteLength).toBeGreaterThan(0);
+    // Restarted, it resumes from its own state, and the states agree byte for byte.
+    c.router.down.add(back.id);
+    await back.close();
+    c.router.members.delete(back.id);
+    await put(lead, 'after', 'restart');
+    const again = c.open(lagger.id);
+    for (let i = 0; i < 300 && (await get(again, 'after', true)) !== 'restart'; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await get(again, 'after', true)).toBe('restart');
+    await until(() => again.store.mvcc.appliedIndex === lead.store.mvcc.appliedIndex);
+    expect(Buffer.compare(again.store.mvcc.snapshot(), lead.store.mvcc.snapshot())).toBe(0);
   });
 });
 

@@ -16,6 +16,7 @@ import type { CommandResponse, TxnResponse } from './mvcc/responses.js';
 import { MAX_BATCH_COMMAND_BYTES, encodeCommand, type Command } from './mvcc/commands.js';
 import { type EntryProposal, TxnBatcher } from './txn-batcher.js';
 import type { LogEntryBytes, MvccStore } from './mvcc/kv-store.js';
+import type { SnapshotView } from './mvcc/snapshot.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
 import type { RangeRequest, TxnRequest } from './mvcc/commands.js';
 
@@ -160,8 +161,8 @@ export class MvccStateMachine implements StateMachine {
     this.mvcc.restore(snapshot.data);
   }
 
-  snapshotData(): Uint8Array {
-    return this.mvcc.snapshot();
+  openSnapshot(): SnapshotView {
+    return this.mvcc.openSnapshot();
   }
 
   /** Registers a write; returns its entry payload and the promise of its outcome. */

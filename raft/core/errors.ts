@@ -28,6 +28,18 @@ export class SnapshotTemporarilyUnavailableError extends RaftError {
   }
 }
 
+/**
+ * The latest snapshot was recorded without its data (a log-compaction snapshot: the state machine
+ * holds that state). Only a storage that can make the data from the state machine
+ * (StateMachineSnapshotStorage) can serve it.
+ */
+export class SnapshotDataInStateMachineError extends RaftError {
+  override readonly name = 'SnapshotDataInStateMachineError';
+  constructor(readonly index: number) {
+    super(`the snapshot at ${index} was recorded without data: its state is in the state machine`);
+  }
+}
+
 /** A snapshot older than the one storage already has. */
 export class SnapshotOutOfDateError extends RaftError {
   override readonly name = 'SnapshotOutOfDateError';

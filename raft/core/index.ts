@@ -2,6 +2,7 @@
 export * from './types.js';
 export * from './errors.js';
 export * from './storage.js';
+export * from './state-machine-snapshots.js';
 export * from './confchange.js';
 export { ReadOnlyOption } from './readonly.js';
 export { ProgressState } from './progress.js';

@@ -8,8 +8,8 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 
-import { CompactedError, RaftInvariantError, SnapshotOutOfDateError, UnavailableError } from './errors.js';
-import { EMPTY_CONF_STATE, type WritableStorage } from './storage.js';
+import { CompactedError, RaftInvariantError, SnapshotDataInStateMachineError, SnapshotOutOfDateError, UnavailableError } from './errors.js';
+import { EMPTY_CONF_STATE, SnapshotDataLocation, type WritableStorage } from './storage.js';
 import {
   EMPTY_HARD_STATE,
   EntryType,
@@ -62,7 +62,8 @@ function observe(s: WritableStorage): unknown {
     headTerm: s.term(first - 1),
     entries: plainEntries(s.entries(first, last + 1, Number.POSITIVE_INFINITY)),
     initialState: s.initialState(),
-    snapshot: plainSnapshot(s.snapshot()),
+    recordedSnapshot: s.recordedSnapshot(),
+    snapshot: s.recordedSnapshot().dataLocation === SnapshotDataLocation.Inline ? plainSnapshot(s.snapshot()) : 'in the state machine',
   };
 }
 
@@ -371,6 +372,50 @@ export function storageSuite(name: string, makeStorage: () => Promise<StorageFix
         expect(thrown(() => s.createSnapshot(4, confState, new Uint8Array()))).toBeInstanceOf(CompactedError);
         await checkDurably((s2) => {
           expect(s2.snapshot().metadata.index).toBe(3);
+        });
+      });
+    });
+
+    describe('recordSnapshot (without data)', () => {
+      const confState: ConfState = { voters: [1, 2, 3], learners: [4] };
+
+      it('records the metadata only; snapshot() refuses to invent data', async () => {
+        const s = await setUp();
+        s.append(entriesWithTerms(1, [1, 1, 2, 2, 3]));
+        s.createSnapshot(2, confState, new Uint8Array([5, 5]));
+        expect(s.recordSnapshot(4, confState)).toEqual({ index: 4, term: 2, confState });
+        s.compact(3);
+        await checkDurably((s2) => {
+          expect(s2.recordedSnapshot()).toEqual({ metadata: { index: 4, term: 2, confState }, dataLocation: 'state-machine' });
+          expect(thrown(() => s2.snapshot())).toMatchObject({ name: 'SnapshotDataInStateMachineError', index: 4 });
+          expect(thrown(() => s2.snapshot())).toBeInstanceOf(SnapshotDataInStateMachineError);
+          expect(s2.initialState().confState).toEqual(confState);
+          expect(s2.firstIndex()).toBe(4);
+          expect(s2.lastIndex()).toBe(5);
+        });
+      });
+
+      it('is replaced by a snapshot from a leader, which carries its data again', async () => {
+        const s = await setUp();
+        s.append(entriesWithTerms(1, [1, 1, 2]));
+        s.recordSnapshot(3, confState);
+        s.applySnapshot({ metadata: { index: 9, term: 4, confState }, data: new Uint8Array([1, 2]) });
+        await checkDurably((s2) => {
+          expect(s2.recordedSnapshot().dataLocation).toBe('inline');
+          expect(plainSnapshot(s2.snapshot())).toEqual({ index: 9, term: 4, confState, data: [1, 2] });
+        });
+      });
+
+      it('follows the createSnapshot rules: newer than the current snapshot, within the log', async () => {
+        const s = await setUp();
+        s.append(entriesWithTerms(1, [1, 1, 2, 2, 3]));
+        s.recordSnapshot(3, confState);
+        expect(thrown(() => s.recordSnapshot(3, confState))).toMatchObject({ name: 'SnapshotOutOfDateError', index: 3, currentIndex: 3 });
+        expect(thrown(() => s.createSnapshot(2, confState, new Uint8Array()))).toBeInstanceOf(SnapshotOutOfDateError);
+        expect(thrown(() => s.recordSnapshot(6, confState))).toMatchObject({ name: 'UnavailableError', index: 6, lastIndex: 5 });
+        s.createSnapshot(5, confState, new Uint8Array([7]));
+        await checkDurably((s2) => {
+          expect(plainSnapshot(s2.snapshot())).toEqual({ index: 5, term: 3, confState, data: [7] });
         });
       });
     });

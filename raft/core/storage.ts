@@ -5,6 +5,7 @@
 import {
   CompactedError,
   RaftInvariantError,
+  SnapshotDataInStateMachineError,
   SnapshotOutOfDateError,
   UnavailableError,
 } from './errors.js';
@@ -14,6 +15,7 @@ import {
   type Entry,
   type HardState,
   type Snapshot,
+  type SnapshotMetadata,
   limitSize,
 } from './types.js';
 
@@ -39,8 +41,30 @@ export interface Storage {
   term(i: number): number;
   firstIndex(): number;
   lastIndex(): number;
-  /** The latest snapshot. May throw SnapshotTemporarilyUnavailableError. */
+  /**
+   * The latest snapshot, with its data. May throw SnapshotTemporarilyUnavailableError (the leader
+   * retries later). A WritableStorage whose latest snapshot was recorded without data throws
+   * SnapshotDataInStateMachineError; StateMachineSnapshotStorage serves those to the core.
+   */
   snapshot(): Snapshot;
+}
+
+/** Where a recorded snapshot's data is. */
+export const SnapshotDataLocation = {
+  /** Stored with the record: a snapshot received from a leader, or one created with its data. */
+  Inline: 'inline',
+  /**
+   * Not copied (a log-compaction snapshot): the state machine holds the state at or past the
+   * snapshot's index durably, and data is made from it when a follower needs a snapshot.
+   */
+  StateMachine: 'state-machine',
+} as const;
+export type SnapshotDataLocation = (typeof SnapshotDataLocation)[keyof typeof SnapshotDataLocation];
+
+/** The latest snapshot's metadata, and where its data is; reading it never reads the data. */
+export interface RecordedSnapshot {
+  readonly metadata: SnapshotMetadata;
+  readonly dataLocation: SnapshotDataLocation;
 }
 
 /**
@@ -55,6 +79,15 @@ export interface WritableStorage extends Storage {
   applySnapshot(snap: Snapshot): void;
   /** Records the application's snapshot at index (<= the applied index) so it can be sent to followers. */
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot;
+  /**
+   * Records a log-compaction snapshot at index WITHOUT its data (etcd's raft snapshots do not copy
+   * its backend either). Precondition, the caller's to keep: the state machine's state at an index
+   * >= `index` is durable, because the log before the snapshot may be compacted away next and a
+   * restart can then neither replay it nor restore from this record.
+   */
+  recordSnapshot(index: number, confState: ConfState): SnapshotMetadata;
+  /** The latest snapshot's metadata and where its data is. */
+  recordedSnapshot(): RecordedSnapshot;
   /** Discards entries before compactIndex; the entry at compactIndex remains as the log's dummy head. */
   compact(compactIndex: number): void;
 }
@@ -67,6 +100,8 @@ export class MemoryStorage implements WritableStorage {
     metadata: { index: 0, term: 0, confState: EMPTY_CONF_STATE },
     data: new Uint8Array(0),
   };
+  /** Where snap's data is; with StateMachine, snap.data is empty and unused. */
+  private dataLocation: SnapshotDataLocation = SnapshotDataLocation.Inline;
   /** ents[0] is a dummy entry at snap.metadata.index holding its term. */
   private ents: Entry[] = [{ index: 0, term: 0, type: 0, data: new Uint8Array(0) }];
 
@@ -113,7 +148,12 @@ export class MemoryStorage implements WritableStorage {
   }
 
   snapshot(): Snapshot {
+    if (this.dataLocation === SnapshotDataLocation.StateMachine) throw new SnapshotDataInStateMachineError(this.snap.metadata.index);
     return this.snap;
+  }
+
+  recordedSnapshot(): RecordedSnapshot {
+    return { metadata: this.snap.metadata, dataLocation: this.dataLocation };
   }
 
   applySnapshot(snap: Snapshot): void {
@@ -121,6 +161,7 @@ export class MemoryStorage implements WritableStorage {
       throw new SnapshotOutOfDateError(snap.metadata.index, this.snap.metadata.index);
     }
     this.snap = snap;
+    this.dataLocation = SnapshotDataLocation.Inline;
     this.ents = [{ index: snap.metadata.index, term: snap.metadata.term, type: 0, data: new Uint8Array(0) }];
   }
 
@@ -128,7 +169,16 @@ export class MemoryStorage implements WritableStorage {
     if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(index, this.snap.metadata.index);
     if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
     this.snap = { metadata: { index, term: this.term(index), confState }, data };
+    this.dataLocation = SnapshotDataLocation.Inline;
     return this.snap;
+  }
+
+  recordSnapshot(index: number, confState: ConfState): SnapshotMetadata {
+    if (index <= this.snap.metadata.index) throw new SnapshotOutOfDateError(index, this.snap.metadata.index);
+    if (index > this.lastIndex()) throw new UnavailableError(index, this.lastIndex());
+    this.snap = { metadata: { index, term: this.term(index), confState }, data: new Uint8Array(0) };
+    this.dataLocation = SnapshotDataLocation.StateMachine;
+    return this.snap.metadata;
   }
 
   compact(compactIndex: number): void {

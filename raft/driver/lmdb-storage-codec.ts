@@ -13,15 +13,29 @@
 //   entry record       u8 version | u8 type | u64 term | u64 index | u32 dataLength | data | u32 crc
 //   hard-state         u8 version | u64 term | u64 vote | u64 commit | u32 crc
 //   log-head           u8 version | u64 index | u64 term | u32 crc
-//   snapshot-meta      u8 version | u64 index | u64 term | u32 voterCount | u32 learnerCount
+//   snapshot-meta      a snapshot whose data is stored with it (inline), version 1:
+//                      u8 version=1 | u64 index | u64 term | u32 voterCount | u32 learnerCount
 //                      | u64 voter... | u64 learner... | u32 dataLength | u32 dataCrc | u32 crc
-//   snapshot-data      the snapshot's bytes, checked against dataLength and dataCrc
+//                      a snapshot recorded without data (its state is in the state machine), version 2:
+//                      u8 version=2 | u8 dataLocation=1 | u64 index | u64 term | u32 voterCount
+//                      | u32 learnerCount | u64 voter... | u64 learner... | u32 crc
+//   snapshot-data      an inline snapshot's bytes, checked against dataLength and dataCrc; absent
+//                      with a version 2 snapshot-meta
 //   format             u8 version | u32 magic | u32 crc
+//
+// Compatibility: a data dir written before version 2 holds only version 1 records, which read as
+// before. Inline snapshots are still written as version 1, so only a data dir that recorded a
+// snapshot without data is unreadable to older code, which then reports the version, not garbage.
 
 import { crc32c } from './crc32c.js';
+import { SnapshotDataLocation } from '../core/storage.js';
 import { EntryType, type ConfState, type Entry, type HardState, type SnapshotMetadata } from '../core/types.js';
 
 export const RECORD_VERSION = 1;
+/** snapshot-meta of a snapshot recorded without data. */
+export const SNAPSHOT_WITHOUT_DATA_RECORD_VERSION = 2;
+/** The dataLocation byte of a version 2 snapshot-meta: the state lives in the state machine. */
+const DATA_IN_STATE_MACHINE = 1;
 /** "FRLG": Flotilla Raft LoG; tells this store's sub-databases apart from someone else's. */
 export const FORMAT_MAGIC = 0x46524c47;
 
@@ -43,6 +57,8 @@ const LOG_HEAD_BYTES = 1 + 2 * U64_BYTES + CRC_BYTES;
 const FORMAT_BYTES = 1 + U32_BYTES + CRC_BYTES;
 /** version, index, term, voter count, learner count; then members; then data length, data crc, crc. */
 const SNAPSHOT_META_FIXED_BYTES = 1 + 2 * U64_BYTES + 2 * U32_BYTES + 2 * U32_BYTES + CRC_BYTES;
+/** version, data location, index, term, voter count, learner count; then members; then crc. */
+const SNAPSHOT_WITHOUT_DATA_FIXED_BYTES = 1 + 1 + 2 * U64_BYTES + 2 * U32_BYTES + CRC_BYTES;
 
 /** The dummy entry before the first stored entry: the log's compaction point. */
 export interface LogHead {
@@ -50,12 +66,13 @@ export interface LogHead {
   readonly term: number;
 }
 
-/** Snapshot metadata plus what is needed to verify the data record without reading it twice. */
-export interface SnapshotRecord {
-  readonly metadata: SnapshotMetadata;
-  readonly dataLength: number;
-  readonly dataCrc: number;
-}
+/**
+ * Snapshot metadata plus, for an inline snapshot, what is needed to verify the data record without
+ * reading it twice.
+ */
+export type SnapshotRecord =
+  | { readonly metadata: SnapshotMetadata; readonly dataLocation: typeof SnapshotDataLocation.Inline; readonly dataLength: number; readonly dataCrc: number }
+  | { readonly metadata: SnapshotMetadata; readonly dataLocation: typeof SnapshotDataLocation.StateMachine };
 
 /** The result of decoding bytes read from disk; `reason` names what is wrong. */
 export type Decoded<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
@@ -232,41 +249,62 @@ export function decodeFormat(bytes: Uint8Array): Decoded<number> {
 export function encodeSnapshotRecord(record: SnapshotRecord): Uint8Array {
   const { index, term, confState } = record.metadata;
   const members = [...confState.voters, ...confState.learners];
-  const bytes = new Uint8Array(SNAPSHOT_META_FIXED_BYTES + members.length * U64_BYTES);
+  const inline = record.dataLocation === SnapshotDataLocation.Inline;
+  const fixed = inline ? SNAPSHOT_META_FIXED_BYTES : SNAPSHOT_WITHOUT_DATA_FIXED_BYTES;
+  const bytes = new Uint8Array(fixed + members.length * U64_BYTES);
   const v = view(bytes);
-  v.setUint8(0, RECORD_VERSION);
-  putU64(v, 1, index);
-  putU64(v, 9, term);
-  v.setUint32(17, confState.voters.length);
-  v.setUint32(21, confState.learners.length);
-  let o = 25;
+  let o = 0;
+  if (inline) {
+    v.setUint8(o++, RECORD_VERSION);
+  } else {
+    v.setUint8(o++, SNAPSHOT_WITHOUT_DATA_RECORD_VERSION);
+    v.setUint8(o++, DATA_IN_STATE_MACHINE);
+  }
+  putU64(v, o, index);
+  putU64(v, o + U64_BYTES, term);
+  o += 2 * U64_BYTES;
+  v.setUint32(o, confState.voters.length);
+  v.setUint32(o + U32_BYTES, confState.learners.length);
+  o += 2 * U32_BYTES;
   for (const id of members) {
     putU64(v, o, id);
     o += U64_BYTES;
   }
-  v.setUint32(o, record.dataLength);
-  v.setUint32(o + U32_BYTES, record.dataCrc);
+  if (record.dataLocation === SnapshotDataLocation.Inline) {
+    v.setUint32(o, record.dataLength);
+    v.setUint32(o + U32_BYTES, record.dataCrc);
+  }
   return seal(bytes);
 }
 
 export function decodeSnapshotRecord(bytes: Uint8Array): Decoded<SnapshotRecord> {
   return decoding(() => {
-    if (bytes.length < SNAPSHOT_META_FIXED_BYTES) {
-      throw new DecodeFailure(`snapshot-meta record is ${bytes.length} bytes, shorter than ${SNAPSHOT_META_FIXED_BYTES} (torn or truncated)`);
+    // The version byte picks the layout only; it is trusted after the length and checksum agree.
+    const withoutData = bytes.length > 0 && bytes[0] === SNAPSHOT_WITHOUT_DATA_RECORD_VERSION;
+    const fixed = withoutData ? SNAPSHOT_WITHOUT_DATA_FIXED_BYTES : SNAPSHOT_META_FIXED_BYTES;
+    if (bytes.length < fixed) {
+      throw new DecodeFailure(`snapshot-meta record is ${bytes.length} bytes, shorter than ${fixed} (torn or truncated)`);
     }
     const v = view(bytes);
-    const voterCount = v.getUint32(17);
-    const learnerCount = v.getUint32(21);
+    let o = withoutData ? 2 : 1;
+    const countsAt = o + 2 * U64_BYTES;
+    const voterCount = v.getUint32(countsAt);
+    const learnerCount = v.getUint32(countsAt + U32_BYTES);
     // Counts are checked against the record's length before anything is allocated from them.
-    const expected = SNAPSHOT_META_FIXED_BYTES + (voterCount + learnerCount) * U64_BYTES;
+    const expected = fixed + (voterCount + learnerCount) * U64_BYTES;
     if (bytes.length !== expected) {
       throw new DecodeFailure(`snapshot-meta record is ${bytes.length} bytes, its member counts promise ${expected} (torn or truncated)`);
     }
     checkCrc(bytes, 'snapshot-meta');
-    checkedVersion(bytes, 'snapshot-meta');
-    const index = getU64(v, 1, 'index');
-    const term = getU64(v, 9, 'term');
-    let o = 25;
+    if (withoutData) {
+      const location = v.getUint8(1);
+      if (location !== DATA_IN_STATE_MACHINE) throw new DecodeFailure(`snapshot-meta data location ${location} is not ${DATA_IN_STATE_MACHINE} (the state machine)`);
+    } else {
+      checkedVersion(bytes, 'snapshot-meta');
+    }
+    const index = getU64(v, o, 'index');
+    const term = getU64(v, o + U64_BYTES, 'term');
+    o = countsAt + 2 * U32_BYTES;
     const readMembers = (count: number, role: string): number[] => {
       const ids: number[] = [];
       for (let k = 0; k < count; k++, o += U64_BYTES) {
@@ -278,15 +316,15 @@ export function decodeSnapshotRecord(bytes: Uint8Array): Decoded<SnapshotRecord>
     };
     const voters = readMembers(voterCount, 'voter');
     const learners = readMembers(learnerCount, 'learner');
-    const dataLength = v.getUint32(o);
-    const dataCrc = v.getUint32(o + U32_BYTES);
     const confState: ConfState = { voters, learners };
-    return { metadata: { index, term, confState }, dataLength, dataCrc };
+    const metadata = { index, term, confState };
+    if (withoutData) return { metadata, dataLocation: SnapshotDataLocation.StateMachine };
+    return { metadata, dataLocation: SnapshotDataLocation.Inline, dataLength: v.getUint32(o), dataCrc: v.getUint32(o + U32_BYTES) };
   });
 }
 
 /** Verifies snapshot data against the length and checksum its metadata record promised. */
-export function checkSnapshotData(data: Uint8Array, record: SnapshotRecord): Decoded<Uint8Array> {
+export function checkSnapshotData(data: Uint8Array, record: SnapshotRecord & { readonly dataLocation: typeof SnapshotDataLocation.Inline }): Decoded<Uint8Array> {
   return decoding(() => {
     if (data.length !== record.dataLength) {
       throw new DecodeFailure(`snapshot-data is ${data.length} bytes, its metadata promises ${record.dataLength} (torn or truncated)`);

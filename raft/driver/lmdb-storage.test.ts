@@ -367,6 +367,47 @@ describe('LmdbStorage', () => {
       expect(s.verify()).toMatchObject({ status: 'corrupt-metadata', key: 'snapshot-data' });
     });
 
+    it('opens a data dir whose snapshot record was written before records without data existed', async () => {
+      const h = await tenEntries();
+      h.storage.compact(2);
+      // The version 1 record of lmdb-storage-codec.test.ts (index 70000 is past this log, which only
+      // the snapshot record cares about here), with the data it describes.
+      const v1 = Buffer.from(
+        '0100000000000111700000000000000005000000030000000100000000000000010000000000000002000000000000000300000000000000040000000429308cf43a27f227',
+        'hex',
+      );
+      await h.tamper((_log, meta) => {
+        meta.putSync('snapshot-meta', v1);
+        meta.putSync('snapshot-data', new Uint8Array([1, 2, 3, 4]));
+      });
+      const s = h.openAgain();
+      expect(s.recordedSnapshot()).toEqual({ metadata: { index: 70_000, term: 5, confState: { voters: [1, 2, 3], learners: [4] } }, dataLocation: 'inline' });
+      expect(Array.from(s.snapshot().data)).toEqual([1, 2, 3, 4]);
+    });
+
+    it('a snapshot recorded without data drops the old data; a flipped byte in its record or leftover data is reported', async () => {
+      const h = await tenEntries();
+      h.storage.createSnapshot(4, { voters: [1], learners: [] }, new Uint8Array(1000).fill(3));
+      h.storage.recordSnapshot(8, { voters: [1], learners: [] });
+      expect(h.storage.verify()).toMatchObject({ status: 'ok' });
+      let stored: Uint8Array | undefined;
+      await h.tamper((_log, meta) => {
+        expect(meta.get('snapshot-data')).toBeUndefined();
+        stored = meta.get('snapshot-meta');
+        meta.putSync('snapshot-meta', flipByte(stored!, 12));
+      });
+      expect(caught(() => h.openAgain())).toMatchObject({ name: 'CorruptMetadataError', key: 'snapshot-meta', file: h.file });
+      await h.tamper((_log, meta) => {
+        meta.putSync('snapshot-meta', stored!);
+        meta.putSync('snapshot-data', new Uint8Array([1]));
+      });
+      expect(caught(() => h.openAgain())).toMatchObject({ name: 'CorruptMetadataError', key: 'snapshot-data', reason: expect.stringMatching(/without data/) });
+      await h.tamper((_log, meta) => {
+        meta.removeSync('snapshot-data');
+      });
+      expect(h.openAgain().recordedSnapshot()).toMatchObject({ metadata: { index: 8 }, dataLocation: 'state-machine' });
+    });
+
     it('reports a clean log as ok', async () => {
       const h = await tenEntries();
       h.storage.compact(3);

@@ -6,6 +6,7 @@
 // between its Raft log and the store's state machine):
 //   raft-log   u64 big-endian index -> entry record (see lmdb-storage-codec.ts)
 //   raft-meta  'format' | 'hard-state' | 'log-head' | 'snapshot-meta' | 'snapshot-data'
+//              ('snapshot-data' exists exactly when snapshot-meta records an inline snapshot)
 //
 // Invariants, on disk and in `state` alike:
 //   - raft-log holds exactly the indexes head.index+1 .. lastIndex, nothing else;
@@ -31,8 +32,8 @@ import { extname, join } from 'node:path';
 
 import type { Database, Key, RootDatabase, Transaction } from 'lmdb';
 
-import { CompactedError, RaftInvariantError, SnapshotOutOfDateError, UnavailableError } from '../core/errors.js';
-import { EMPTY_CONF_STATE, type InitialState, type WritableStorage } from '../core/storage.js';
+import { CompactedError, RaftInvariantError, SnapshotDataInStateMachineError, SnapshotOutOfDateError, UnavailableError } from '../core/errors.js';
+import { EMPTY_CONF_STATE, SnapshotDataLocation, type InitialState, type RecordedSnapshot, type WritableStorage } from '../core/storage.js';
 import {
   EMPTY_HARD_STATE,
   EntryType,
@@ -126,7 +127,8 @@ type WriteOp =
   | { readonly kind: 'put-entry'; readonly index: number; readonly record: Uint8Array }
   /** Inclusive range; indexes without a key are skipped by LMDB. */
   | { readonly kind: 'remove-entries'; readonly from: number; readonly through: number }
-  | { readonly kind: 'put-meta'; readonly key: MetaKey; readonly value: Uint8Array };
+  | { readonly kind: 'put-meta'; readonly key: MetaKey; readonly value: Uint8Array }
+  | { readonly kind: 'remove-meta'; readonly key: MetaKey };
 
 /**
  * A write being planned: the state it will leave and the operations that get there. Planning reads
@@ -222,10 +224,16 @@ export class LmdbStorage implements WritableStorage {
 
   snapshot(): Snapshot {
     const record = this.state.snapshot;
+    if (record.dataLocation === SnapshotDataLocation.StateMachine) throw new SnapshotDataInStateMachineError(record.metadata.index);
     const stored = this.metaDb.get(MetaKey.SnapshotData, this.readOptions());
     if (stored === undefined) throw this.corruptMeta(MetaKey.SnapshotData, 'missing, though snapshot-meta describes it');
     const data = this.checked(MetaKey.SnapshotData, checkSnapshotData(stored, record));
     return { metadata: record.metadata, data: data.length === 0 ? EMPTY_BYTES : data };
+  }
+
+  recordedSnapshot(): RecordedSnapshot {
+    const { metadata, dataLocation } = this.state.snapshot;
+    return { metadata, dataLocation };
   }
 
   // ---- WritableStorage (each a synchronous transaction, fsynced before it returns) ----
@@ -244,6 +252,16 @@ export class LmdbStorage implements WritableStorage {
 
   createSnapshot(index: number, confState: ConfState, data: Uint8Array): Snapshot {
     return this.writeNow('createSnapshot', (d) => this.planCreateSnapshot(d, index, confState, data));
+  }
+
+  /**
+   * Records a snapshot without data and drops the previous snapshot's data, if any. This
+   * transaction is committed and fsynced in the environment the state machine shares (see the
+   * header), after the state machine's commits up to the caller's applied index: once it returns,
+   * those are durable too (LMDB's meta page names a tree that holds every earlier commit).
+   */
+  recordSnapshot(index: number, confState: ConfState): SnapshotMetadata {
+    return this.writeNow('recordSnapshot', (d) => this.planRecordSnapshot(d, index, confState));
   }
 
   compact(compactIndex: number): void {
@@ -315,7 +333,7 @@ export class LmdbStorage implements WritableStorage {
     }
     try {
       this.readMetadata();
-      this.snapshot();
+      if (s.snapshot.dataLocation === SnapshotDataLocation.Inline) this.snapshot();
     } catch (err) {
       if (err instanceof CorruptMetadataError) return { status: 'corrupt-metadata', key: err.key, error: err };
       throw err;
@@ -391,6 +409,21 @@ export class LmdbStorage implements WritableStorage {
     return { metadata: record.metadata, data };
   }
 
+  private planRecordSnapshot(d: Draft, index: number, confState: ConfState): SnapshotMetadata {
+    const s = d.state;
+    const current = s.snapshot.metadata.index;
+    if (index <= current) throw new SnapshotOutOfDateError(index, current);
+    if (index > s.lastIndex) throw new UnavailableError(index, s.lastIndex);
+    const record: SnapshotRecord = {
+      metadata: validatedSnapshotMetadata({ index, term: this.termIn(s, index), confState }),
+      dataLocation: SnapshotDataLocation.StateMachine,
+    };
+    d.ops.push({ kind: 'put-meta', key: MetaKey.SnapshotMeta, value: encodeSnapshotRecord(record) });
+    if (s.snapshot.dataLocation === SnapshotDataLocation.Inline) d.ops.push({ kind: 'remove-meta', key: MetaKey.SnapshotData });
+    d.state = { ...s, snapshot: record };
+    return record.metadata;
+  }
+
   private planCompact(d: Draft, compactIndex: number): void {
     const s = d.state;
     if (compactIndex <= s.head.index) throw new CompactedError(compactIndex, s.head.index + 1);
@@ -403,18 +436,13 @@ export class LmdbStorage implements WritableStorage {
     d.state = { ...s, head, tail: s.tail.dropThrough(compactIndex) };
   }
 
-  /** Validates snapshot metadata and computes what snapshot-meta records about it. */
+  /** Validates snapshot metadata and computes what snapshot-meta records about an inline snapshot. */
   private snapshotRecord(metadata: SnapshotMetadata, data: Uint8Array): SnapshotRecord {
-    requireNonNegativeInteger(metadata.index, 'snapshot index');
-    requireNonNegativeInteger(metadata.term, 'snapshot term');
-    const confState: ConfState = { voters: [...metadata.confState.voters], learners: [...metadata.confState.learners] };
-    for (const id of [...confState.voters, ...confState.learners]) {
-      if (!Number.isSafeInteger(id) || id <= 0) throw new RaftInvariantError(`snapshot at ${metadata.index}: member id ${id} is not a positive integer`);
-    }
+    const checked = validatedSnapshotMetadata(metadata);
     if (data.length > MAX_SNAPSHOT_DATA_BYTES) {
       throw new RaftInvariantError(`snapshot at ${metadata.index}: ${data.length} bytes of data exceed MAX_SNAPSHOT_DATA_BYTES (${MAX_SNAPSHOT_DATA_BYTES})`);
     }
-    return { metadata: { index: metadata.index, term: metadata.term, confState }, dataLength: data.length, dataCrc: crc32c(data) };
+    return { metadata: checked, dataLocation: SnapshotDataLocation.Inline, dataLength: data.length, dataCrc: crc32c(data) };
   }
 
   /**
@@ -457,6 +485,9 @@ export class LmdbStorage implements WritableStorage {
           break;
         case 'put-meta':
           this.metaDb.putSync(op.key, op.value);
+          break;
+        case 'remove-meta':
+          this.metaDb.removeSync(op.key);
           break;
       }
     }
@@ -528,19 +559,24 @@ export class LmdbStorage implements WritableStorage {
       [MetaKey.LogHead, head !== undefined],
       [MetaKey.HardState, hardState !== undefined],
       [MetaKey.SnapshotMeta, snapshot !== undefined],
-      [MetaKey.SnapshotData, hasSnapshotData],
     ];
-    if (found.every(([, exists]) => !exists)) return undefined;
+    if (found.every(([, exists]) => !exists) && !hasSnapshotData) return undefined;
+    const present = [...found.filter(([, exists]) => exists).map(([key]) => key), ...(hasSnapshotData ? [MetaKey.SnapshotData] : [])];
     const missing = found.find(([, exists]) => !exists);
-    if (missing !== undefined) {
-      const present = found.filter(([, exists]) => exists).map(([key]) => key);
-      throw this.corruptMeta(missing[0], `missing, while ${present.join(', ')} exist`);
-    }
+    if (missing !== undefined) throw this.corruptMeta(missing[0], `missing, while ${present.join(', ')} exist`);
     this.checked(MetaKey.Format, decodeFormat(format!));
+    const record = this.checked(MetaKey.SnapshotMeta, decodeSnapshotRecord(snapshot!));
+    // Whether snapshot-data must exist depends on the record, so it is checked only now.
+    if (record.dataLocation === SnapshotDataLocation.Inline && !hasSnapshotData) {
+      throw this.corruptMeta(MetaKey.SnapshotData, `missing, while ${present.join(', ')} exist`);
+    }
+    if (record.dataLocation === SnapshotDataLocation.StateMachine && hasSnapshotData) {
+      throw this.corruptMeta(MetaKey.SnapshotData, `exists, though snapshot-meta records the snapshot at ${record.metadata.index} without data`);
+    }
     return {
       head: this.checked(MetaKey.LogHead, decodeLogHead(head!)),
       hardState: this.checked(MetaKey.HardState, decodeHardState(hardState!)),
-      snapshot: this.checked(MetaKey.SnapshotMeta, decodeSnapshotRecord(snapshot!)),
+      snapshot: record,
     };
   }
 
@@ -628,6 +664,17 @@ export class LmdbStorage implements WritableStorage {
     for (const key of this.logDb.getKeys({ reverse: true, limit: 1 })) return key;
     return undefined;
   }
+}
+
+/** A copy of snapshot metadata whose fields fit the snapshot-meta record. */
+function validatedSnapshotMetadata(metadata: SnapshotMetadata): SnapshotMetadata {
+  requireNonNegativeInteger(metadata.index, 'snapshot index');
+  requireNonNegativeInteger(metadata.term, 'snapshot term');
+  const confState: ConfState = { voters: [...metadata.confState.voters], learners: [...metadata.confState.learners] };
+  for (const id of [...confState.voters, ...confState.learners]) {
+    if (!Number.isSafeInteger(id) || id <= 0) throw new RaftInvariantError(`snapshot at ${metadata.index}: member id ${id} is not a positive integer`);
+  }
+  return { index: metadata.index, term: metadata.term, confState };
 }
 
 /** Terms, indexes and ids are safe non-negative integers; anything else would not round-trip through u64 fields. */

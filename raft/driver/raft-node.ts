@@ -11,8 +11,13 @@ import { ProposalDroppedError, ProposalDropReason, RaftError } from '../core/err
 import type { RandomSource } from '../core/raft.js';
 import { RawNode, type NodeStatus } from '../core/rawnode.js';
 import { ReadOnlyOption } from '../core/readonly.js';
+import { StateMachineSnapshotStorage } from '../core/state-machine-snapshots.js';
+import { SnapshotDataLocation } from '../core/storage.js';
 import { EntryType, sendableBeforePersist, type ConfState, type Entry, type Message, type NodeId, type Ready, type Snapshot } from '../core/types.js';
 import type { LmdbStorage } from './lmdb-storage.js';
+import { SnapshotMaker, type StateSnapshotView } from './snapshot-maker.js';
+
+export { SNAPSHOT_MAKING_SLICE_MS, type StateSnapshotView } from './snapshot-maker.js';
 
 /** Bound on proposals waiting for the loop; past it, propose() fails at once (back-pressure). */
 export const MAX_PENDING_PROPOSALS = 10_000;
@@ -56,11 +61,16 @@ export interface PeerSender {
   send(messages: readonly Message[]): void;
 }
 
-/** The application the log drives (the MVCC store, in a master). */
+/**
+ * The application the log drives (the MVCC store, in a master). It lives in the same LMDB
+ * environment as the log, and every apply is committed (maybe not yet fsynced) when it returns or
+ * resolves: the driver's next fsynced write to the log's environment then makes it durable too,
+ * which is what snapshots recorded without data rely on (see maybeSnapshot).
+ */
 export interface StateMachine {
-  /** The highest index already applied (durably: the state machine records it with the state). */
+  /** The highest index already applied and committed: the state machine records it with the state. */
   readonly appliedIndex: number;
-  /** Applies committed entries in order; indexes <= appliedIndex must be no-ops. */
+  /** Applies committed entries in order, committing them before it returns; indexes <= appliedIndex must be no-ops. */
   applyEntries(entries: readonly Entry[]): void;
   /**
    * Optional: applyEntries through the storage's asynchronous write batch (a state machine in the
@@ -78,8 +88,8 @@ export interface StateMachine {
   applyConfChange?(entry: Entry, cc: ConfChange): void;
   /** Replaces the whole state with a snapshot's. */
   restore(snapshot: Snapshot): void;
-  /** The state at appliedIndex, for a Raft snapshot. */
-  snapshotData(): Uint8Array;
+  /** The committed state, pinned now (at appliedIndex) and read in chunks later, for a follower's snapshot. */
+  openSnapshot(): StateSnapshotView;
 }
 
 export interface RaftNodeLogger {
@@ -121,6 +131,26 @@ export class NodeStoppedError extends RaftError {
   override readonly name = 'NodeStoppedError';
   constructor() {
     super('the raft node is stopped');
+  }
+}
+
+/**
+ * The state machine is behind the latest snapshot, and that snapshot was recorded without data, so
+ * nothing can restore it: the state machine lost durable state the log had already been compacted
+ * behind (a broken durability rule, or a data file replaced from elsewhere). Never continued past:
+ * replaying from the log would skip the missing entries. Wipe the member and let it join again.
+ */
+export class StateBehindSnapshotError extends RaftError {
+  override readonly name = 'StateBehindSnapshotError';
+  constructor(
+    readonly appliedIndex: number,
+    readonly snapshotIndex: number,
+    readonly file: string,
+  ) {
+    super(
+      `the state machine in ${file} has applied up to ${appliedIndex}, behind the snapshot at ${snapshotIndex}, ` +
+        'which was recorded without data (its state should be in the state machine): the entries in between are gone',
+    );
   }
 }
 
@@ -189,6 +219,8 @@ export class RaftNode {
   private applied: number;
   private fatal: Error | undefined = undefined;
   private knownLeader: NodeId = 0;
+  /** Makes snapshots with data for followers behind the log (recorded ones carry none). */
+  private readonly snapshotMaker: SnapshotMaker;
   readonly stats: RaftNodeStats = {
     readies: 0, syncedReadies: 0, skippedCommitOnlyReadies: 0, entriesPersisted: 0, entriesApplied: 0, proposalBatches: 0,
     proposalsBatched: 0, largestProposalBatch: 0, persistMs: 0, applyMs: 0, messagesSent: 0,
@@ -202,17 +234,29 @@ export class RaftNode {
     this.compactionMargin = opts.compactionMargin ?? 5_000;
     this.electionTicks = opts.electionTicks ?? 10;
     this.readOnlyOption = opts.readOnlyOption ?? ReadOnlyOption.Safe;
-    const snap = opts.storage.snapshot();
-    // The state machine may be behind the last Raft snapshot (a crash between installing a
-    // snapshot in the log and in the state): restore it first.
-    if (opts.stateMachine.appliedIndex < snap.metadata.index) opts.stateMachine.restore(snap);
+    const snap = opts.storage.recordedSnapshot();
+    if (opts.stateMachine.appliedIndex < snap.metadata.index) {
+      // A snapshot from a leader is installed in the log before the state (a crash in between
+      // leaves the state behind): restore it from the record. One recorded without data must
+      // never be ahead of the state (maybeSnapshot's rule); if it is, stop here.
+      if (snap.dataLocation === SnapshotDataLocation.StateMachine) {
+        throw new StateBehindSnapshotError(opts.stateMachine.appliedIndex, snap.metadata.index, opts.storage.file);
+      }
+      opts.stateMachine.restore(opts.storage.snapshot());
+    }
     this.lastSnapshotIndex = snap.metadata.index;
     this.applied = snap.metadata.index;
+    this.snapshotMaker = new SnapshotMaker({
+      openView: () => opts.stateMachine.openSnapshot(),
+      now: () => this.clock.now(),
+      defer: (fn) => setImmediate(fn),
+      logger: this.log,
+    });
     // The core re-delivers committed entries after the snapshot: the state machine skips those it
     // already applied, and conf changes among them rebuild the core's membership.
     this.raw = new RawNode({
       id: opts.id,
-      storage: opts.storage,
+      storage: new StateMachineSnapshotStorage(opts.storage, this.snapshotMaker),
       electionTick: this.electionTicks,
       heartbeatTick: opts.heartbeatTicks ?? 1,
       random: opts.random,
@@ -232,6 +276,7 @@ export class RaftNode {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.snapshotMaker.stop();
     if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
     for (const p of this.proposals) p.reject(new NodeStoppedError());
     this.proposals = [];
@@ -358,6 +403,7 @@ export class RaftNode {
   private failFatally(err: Error): void {
     if (this.fatal !== undefined) return;
     this.fatal = err;
+    this.snapshotMaker.stop();
     this.log.error('raft node stopped after a fatal error', { error: err.message, stack: err.stack });
     this.stopped = true;
     if (this.ticker !== undefined) this.clock.clearInterval(this.ticker);
@@ -538,6 +584,9 @@ export class RaftNode {
     }
     this.releaseAppliedWaiters();
     this.maybeSnapshot();
+    // Here the state machine is committed exactly at `applied` (this Ready's apply has settled,
+    // and no other runs), and the core's membership is the one at `applied`.
+    this.snapshotMaker.startIfRequested(() => ({ index: this.applied, term: storage.term(this.applied), confState: this.raw.status().confState }));
   }
 
   private apply(entries: readonly Entry[]): void {
@@ -580,12 +629,24 @@ export class RaftNode {
     this.appliedWaiters.length = w;
   }
 
-  /** Snapshots the state machine every snapshotEvery entries and compacts the log behind it. */
+  /**
+   * Every snapshotEvery applied entries, records a snapshot WITHOUT data (its state is the state
+   * machine's) and compacts the log behind it, keeping compactionMargin entries.
+   *
+   * Durability rule: a snapshot recorded without data at index I needs the state at >= I durable,
+   * since the log up to I - compactionMargin is deleted next. It holds because I = applied, and
+   * `applied` only counts entries whose apply has been committed in LMDB (apply() after
+   * applyEntries returns, which commits synchronously; applyAsync after the write batch's commit
+   * resolves), and recordSnapshot is itself a synchronous, fsynced commit in the same environment,
+   * made after those: the meta page it makes durable names a tree holding every earlier commit,
+   * including applies committed without a meta-page sync (MvccStore's APPLY_BATCH_TXN_FLAGS).
+   * Compaction is a later transaction still.
+   */
   private maybeSnapshot(): void {
     if (this.applied - this.lastSnapshotIndex < this.snapshotEvery) return;
-    const { storage, stateMachine } = this.opts;
+    const { storage } = this.opts;
     const index = this.applied;
-    storage.createSnapshot(index, this.raw.status().confState, stateMachine.snapshotData());
+    storage.recordSnapshot(index, this.raw.status().confState);
     this.lastSnapshotIndex = index;
     const compactTo = index - this.compactionMargin;
     if (compactTo > storage.firstIndex()) storage.compact(compactTo);

@@ -20,6 +20,8 @@ export const ViolationKind = {
   StaleRead: 'stale-read',
   Liveness: 'liveness',
   Convergence: 'convergence',
+  /** A restart found the application behind a snapshot recorded without data. */
+  Durability: 'durability',
 } as const;
 export type ViolationKind = (typeof ViolationKind)[keyof typeof ViolationKind];
 
@@ -145,7 +147,7 @@ export class Checker {
     const ref = nodes.reduce<SimNode | undefined>((best, n) => (best === undefined || n.applied > best.applied ? n : best), undefined);
     if (ref === undefined) return;
     for (const n of nodes) {
-      if (n.applied !== ref.applied) continue; // still catching up: state-machine safety covers it
+      if (n.applied !== ref.applied || n.appApplied !== n.applied) continue; // still catching up: state-machine safety covers it
       const a = JSON.stringify([...n.kv.entries()].sort());
       const b = JSON.stringify([...ref.kv.entries()].sort());
       if (a !== b) throw new Violation(ViolationKind.Convergence, `nodes ${n.id} and ${ref.id} applied up to ${n.applied} but hold different states`);

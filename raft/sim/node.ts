@@ -1,12 +1,23 @@
 // One simulated Raft node: a "disk" (MemoryStorage, which survives crashes), the volatile RawNode,
 // and a tiny key-value application applied from the log.
+//
+// The application models the MVCC store in the log's LMDB environment: its applies are committed
+// at once but become durable only at the disk's next sync (a persisted Ready, or a recorded
+// snapshot), and a crash keeps what was durable. Compaction snapshots carry no data (the state is
+// the application's); a leader makes data from the application when a follower needs it, which
+// takes SNAPSHOT_MAKING_TICKS, as the driver's SnapshotMaker does.
 
 import { decodeConfChange } from '../core/confchange.js';
 import { RawNode } from '../core/rawnode.js';
 import type { RaftConfig, TestingBugs } from '../core/raft.js';
-import { MemoryStorage } from '../core/storage.js';
+import { StateMachineSnapshotStorage, type SnapshotSource } from '../core/state-machine-snapshots.js';
+import { MemoryStorage, SnapshotDataLocation } from '../core/storage.js';
 import { EntryType, type ConfState, type Entry, type NodeId, type Snapshot } from '../core/types.js';
+import { Violation, ViolationKind } from './checker.js';
 import type { Rng } from './rng.js';
+
+/** Ticks a leader takes to make a snapshot with data for a follower. */
+export const SNAPSHOT_MAKING_TICKS = 3;
 
 export interface KvWrite {
   readonly op: 'put';
@@ -38,6 +49,39 @@ interface AppSnapshot {
   readonly kv: [string, KvValue][];
 }
 
+/** What of the application survives a crash. */
+interface DurableApp {
+  readonly kv: ReadonlyMap<string, KvValue>;
+  readonly applied: number;
+}
+
+/** The leader side of snapshots without data: made at a point the simulation picks, ready later. */
+class SimSnapshotSource implements SnapshotSource {
+  requested = false;
+  private making: { readonly snapshot: Snapshot; readonly readyAt: number } | undefined = undefined;
+  private made: Snapshot | undefined = undefined;
+
+  ready(minIndex: number): Snapshot | undefined {
+    if (this.made !== undefined && this.made.metadata.index < minIndex) this.made = undefined;
+    return this.made;
+  }
+
+  request(): void {
+    this.requested = true;
+  }
+
+  start(snapshot: Snapshot, now: number): void {
+    this.requested = false;
+    if (this.making === undefined) this.making = { snapshot, readyAt: now + SNAPSHOT_MAKING_TICKS };
+  }
+
+  advance(now: number): void {
+    if (this.making === undefined || now < this.making.readyAt) return;
+    this.made = this.making.snapshot;
+    this.making = undefined;
+  }
+}
+
 export interface NodeOptions {
   readonly electionTick: number;
   readonly heartbeatTick: number;
@@ -58,8 +102,14 @@ export class SimNode {
   /** The tick at which the node was paused (its clock keeps running meanwhile). */
   pausedAt = 0;
   kv = new Map<string, KvValue>();
+  /** The driver's applied index: restarts at the snapshot's and replays the log from there. */
   applied = 0;
+  /** The application's own applied index; >= applied while a restarted node replays entries it has. */
+  appApplied = 0;
   confState: ConfState = { voters: [], learners: [] };
+  private durable: DurableApp = { kv: new Map(), applied: 0 };
+  /** Volatile: a new one per incarnation. */
+  snapshots = new SimSnapshotSource();
   /** Incarnation counter: bumps on every restart, so stale callbacks are recognised. */
   incarnation = 0;
 
@@ -73,11 +123,27 @@ export class SimNode {
 
   /** Starts (or restarts) the node from its disk, as a real master does after a crash. */
   start(opts: NodeOptions, rng: Rng): void {
-    const snap = this.disk.snapshot();
-    this.restoreApp(snap);
+    const recorded = this.disk.recordedSnapshot();
+    this.kv = new Map(this.durable.kv);
+    this.appApplied = this.durable.applied;
+    if (this.appApplied < recorded.metadata.index) {
+      // As RaftNode's constructor: a snapshot from a leader restores a state left behind it; one
+      // recorded without data must never be ahead of the durable state.
+      if (recorded.dataLocation === SnapshotDataLocation.StateMachine) {
+        throw new Violation(
+          ViolationKind.Durability,
+          `node ${this.id} restarts with its state at ${this.appApplied}, behind the snapshot at ${recorded.metadata.index} recorded without data`,
+        );
+      }
+      this.restoreApp(this.disk.snapshot());
+    }
+    const snap = recorded;
+    this.applied = snap.metadata.index;
+    this.confState = snap.metadata.confState;
+    this.snapshots = new SimSnapshotSource();
     const cfg: RaftConfig = {
       id: this.id,
-      storage: this.disk,
+      storage: new StateMachineSnapshotStorage(this.disk, this.snapshots),
       electionTick: opts.electionTick,
       heartbeatTick: opts.heartbeatTick,
       random: rng,
@@ -101,6 +167,23 @@ export class SimNode {
     this.paused = false;
     this.kv = new Map();
     this.applied = 0;
+    this.appApplied = 0;
+  }
+
+  /** The disk synced: the application's commits so far are durable. */
+  syncApp(): void {
+    if (this.durable.applied === this.appApplied) return;
+    this.durable = { kv: new Map(this.kv), applied: this.appApplied };
+  }
+
+  /**
+   * Where the driver starts a requested snapshot: the application must be exactly at the applied
+   * index (not ahead, replaying), and confState is the membership there.
+   */
+  makeRequestedSnapshot(now: number): void {
+    if (!this.snapshots.requested || this.appApplied !== this.applied) return;
+    const metadata = { index: this.applied, term: this.disk.term(this.applied), confState: this.confState };
+    this.snapshots.start({ metadata, data: this.appSnapshotData() }, now);
   }
 
   restoreApp(snap: Snapshot): void {
@@ -110,6 +193,7 @@ export class SimNode {
       for (const [k, v] of app.kv) this.kv.set(k, v);
     }
     this.applied = snap.metadata.index;
+    this.appApplied = snap.metadata.index;
     this.confState = snap.metadata.confState;
   }
 
@@ -122,9 +206,14 @@ export class SimNode {
   applyEntry(e: Entry): KvWrite | undefined {
     this.applied = e.index;
     if (e.type === EntryType.ConfChange) {
+      // Replayed or not, the core rebuilds its membership from it.
       this.confState = this.raw!.applyConfChange(decodeConfChange(e.data));
+      this.appApplied = Math.max(this.appApplied, e.index);
       return undefined;
     }
+    // Entries the application already holds are no-ops, as for the MVCC store.
+    if (e.index <= this.appApplied) return undefined;
+    this.appApplied = e.index;
     const w = decodeWrite(e.data);
     if (w !== undefined) this.kv.set(w.key, { value: w.value, index: e.index, opId: w.id });
     return w;

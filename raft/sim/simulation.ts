@@ -236,6 +236,7 @@ export class Simulation {
       if (due.length === 0 && round > 0) break;
       for (const m of due) this.deliver(m);
       if (round === 0) this.deliverPeerDownHints();
+      if (round === 0) for (const n of this.liveNodes()) if (!n.paused) n.snapshots.advance(this.now);
       if (round === 0) for (const n of this.liveNodes()) if (!n.paused) n.raw!.tick();
       for (const n of this.liveNodes()) this.handleReady(n);
     }
@@ -274,6 +275,8 @@ export class Simulation {
       if (rd.snapshot !== undefined) n.disk.applySnapshot(rd.snapshot);
       if (rd.entries.length > 0) n.disk.append(rd.entries);
       if (rd.hardState !== undefined) n.disk.setHardState(rd.hardState);
+      // The persist's fsync makes the application's earlier commits durable too (one environment).
+      if (rd.mustSync || rd.snapshot !== undefined) n.syncApp();
       // Crash point: persisted, but no message left and nothing was applied.
       if (this.chaosActive && this.rng.chance(0.0005)) {
         this.crash(n, 'after persist');
@@ -298,6 +301,7 @@ export class Simulation {
       }
       this.serveReads(n);
       this.maybeCompact(n);
+      n.makeRequestedSnapshot(this.now);
     }
   }
 
@@ -336,10 +340,12 @@ export class Simulation {
     }
   }
 
+  /** RaftNode.maybeSnapshot: a snapshot without data, durable with the application's state (one synced commit). */
   private maybeCompact(n: SimNode): void {
-    const snapIndex = n.disk.snapshot().metadata.index;
+    const snapIndex = n.disk.recordedSnapshot().metadata.index;
     if (n.applied - snapIndex < 24) return;
-    n.disk.createSnapshot(n.applied, n.confState, n.appSnapshotData());
+    n.syncApp();
+    n.disk.recordSnapshot(n.applied, n.confState);
     const keep = this.rng.int(6);
     const compactTo = n.applied - keep;
     if (compactTo > n.disk.firstIndex()) n.disk.compact(compactTo);

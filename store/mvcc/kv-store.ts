@@ -17,7 +17,7 @@ import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, decodeMemberIdKey, leaseIdKey, memberIdKey, plainBytes } from './keyspace.js';
 import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
 import type { ApplyOutcome, BatchResponse, BatchTxnOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
-import { restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
+import { type SnapshotView, openSnapshotView, restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
 import {
   INITIAL_META,
   META_STATE_KEY,
@@ -486,6 +486,11 @@ export class MvccStore {
   /** The same bytes as snapshot(), in chunks of about SNAPSHOT_CHUNK_BYTES, from one consistent view. */
   snapshotChunks(): Generator<Uint8Array> {
     return snapshotChunks(this.tables);
+  }
+
+  /** The committed state, pinned now and read in chunks later (see SnapshotView). */
+  openSnapshot(): SnapshotView {
+    return openSnapshotView(this.tables);
   }
 
   /**

@@ -13,6 +13,7 @@
 // indexes are rebuilt on restore. Everything is read in key order from one LMDB read transaction,
 // so the same state always gives the same bytes.
 
+import type { Transaction } from 'lmdb';
 import { MAX_LEASE_ID, MAX_LEASE_TTL_SECONDS, MAX_MEMBER_CLIENT_URLS, MAX_MEMBER_NAME_LENGTH, MAX_MEMBER_URL_LENGTH, MAX_REQUEST_BYTES } from './commands.js';
 import { SnapshotFormatError } from './errors.js';
 import { FieldReader } from './fields.js';
@@ -61,12 +62,39 @@ const LEASE_ID_BYTES = 8;
 /** A history record holds one key and one value, and both came through a request. */
 const MAX_RECORD_BYTES = MAX_REQUEST_BYTES + MAX_KEY_BYTES + 64;
 
-/** The snapshot as chunks of at most about SNAPSHOT_CHUNK_BYTES, read from one consistent view. */
-export function* snapshotChunks(tables: MvccTables): Generator<Uint8Array> {
+/**
+ * The state as of one LMDB read transaction, pinned when opened: its applied index is known at
+ * once, and its bytes are read in chunks as the caller pulls them (a master making a snapshot for a
+ * follower spreads that over many event-loop turns while it keeps applying).
+ */
+export interface SnapshotView {
+  readonly appliedIndex: number;
+  /** The snapshot's bytes, in chunks of at most about SNAPSHOT_CHUNK_BYTES; closes the view when exhausted. */
+  readonly chunks: Generator<Uint8Array>;
+  /** Releases the read transaction; safe to call more than once, and after the chunks ran out. */
+  close(): void;
+}
+
+export function openSnapshotView(tables: MvccTables): SnapshotView {
   const transaction = tables.root.useReadTransaction();
+  let open = true;
+  const close = (): void => {
+    if (!open) return;
+    open = false;
+    transaction.done();
+  };
   try {
     const metaBytes = tables.meta.get(META_STATE_KEY, { transaction });
     const meta = metaBytes === undefined ? INITIAL_META : decodeMeta(metaBytes);
+    return { appliedIndex: meta.appliedIndex, chunks: viewChunks(tables, transaction, meta, close), close };
+  } catch (error) {
+    close();
+    throw error;
+  }
+}
+
+function* viewChunks(tables: MvccTables, transaction: Transaction, meta: MetaState, close: () => void): Generator<Uint8Array> {
+  try {
     yield pack([SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision]);
 
     let revisionCount = 0;
@@ -102,8 +130,13 @@ export function* snapshotChunks(tables: MvccTables): Generator<Uint8Array> {
     if (batch.length > 0) yield pack(['members', batch]);
     yield pack(['end', revisionCount, leaseCount]);
   } finally {
-    transaction.done();
+    close();
   }
+}
+
+/** The snapshot as chunks of at most about SNAPSHOT_CHUNK_BYTES, read from one consistent view. */
+export function snapshotChunks(tables: MvccTables): Generator<Uint8Array> {
+  return openSnapshotView(tables).chunks;
 }
 
 export function snapshotBytes(tables: MvccTables): Uint8Array {
