@@ -203,15 +203,18 @@ export class Registry {
     return objectKey(h.plural, namespace, name);
   }
 
-  /** Decodes a stored value into the object clients see, resourceVersion filled in. */
-  materialize(h: KindHandler, value: StoredValue): ApiObject {
+  /**
+   * Decodes a stored value into the object clients see, resourceVersion filled in. `answer`: the
+   * object goes back to the caller, so it remembers its stored bytes (knownStoredBytes).
+   */
+  materialize(h: KindHandler, value: StoredValue, answer = false): ApiObject {
     let obj: ApiObject;
     try {
       obj = h.decode(value.raw);
     } catch (err) {
       throw new ApiError(StatusReason.InternalError, `a stored ${h.kind} does not decode: ${(err as Error).message}`, [], undefined, { cause: err });
     }
-    return withStoredBytes(obj, value.modRevision, value.raw);
+    return answer ? withStoredBytes(obj, value.modRevision, value.raw) : withMeta(obj, { ...obj.metadata, resourceVersion: String(value.modRevision) });
   }
 
   /** The bytes stored for an object: resourceVersion is the key's mod revision, never stored. */
@@ -287,7 +290,7 @@ export class Registry {
     const namespace = this.scope(h, ref.namespace, 'namespace');
     const value = await this.storage.get(this.key(h, namespace, ref.name), serializable);
     if (value === undefined) throw notFound(h.plural, namespace, ref.name);
-    return this.materialize(h, value);
+    return this.materialize(h, value, true);
   }
 
   /**
@@ -312,7 +315,7 @@ export class Registry {
       // A range's header carries the store's current revision; a list is read at its first page's.
       if (revision === 0) revision = page.revision;
       for (const item of page.items) {
-        const obj = this.materialize(h, item);
+        const obj = this.materialize(h, item, true);
         if (options.filter !== undefined && !options.filter(obj)) {
           afterKey = item.key;
           continue;

@@ -9,7 +9,7 @@ import { bootstrapStorage } from '../core/bootstrap.js';
 import { ReadOnlyOption } from '../core/readonly.js';
 import { MessageType, Role, message, type Entry, type Message, type NodeId, type Snapshot } from '../core/types.js';
 import { LmdbStorage } from './lmdb-storage.js';
-import { RaftNode, type Clock, type PeerSender, type RaftNodeLogger, type StateMachine } from './raft-node.js';
+import { RaftNode, type Clock, type PeerSender, type RaftNodeLogger, type StateMachine, type StateSnapshotView } from './raft-node.js';
 
 const TICK_MS = 100;
 const ELECTION_TICKS = 10;
@@ -67,8 +67,8 @@ class AppliedIndexOnly implements StateMachine {
   restore(snapshot: Snapshot): void {
     this.appliedIndex = snapshot.metadata.index;
   }
-  snapshotData(): Uint8Array {
-    return new Uint8Array(0);
+  openSnapshot(): StateSnapshotView {
+    return { appliedIndex: this.appliedIndex, chunks: [new Uint8Array(0)][Symbol.iterator](), close: () => {} };
   }
 }
 
