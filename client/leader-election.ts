@@ -129,6 +129,17 @@ export class LeaderElector {
     if (opts.release === true && wasLeading) await this.release();
   }
 
+  /**
+   * Gives up leading now, while the lease may still be ours: the holder's fence found holdsLease()
+   * false (no renewal within renewDeadline: a stalled store, a slow renewal) and stopped acting.
+   * onStoppedLeading runs, and the elector campaigns again; it may win its own lease back at once,
+   * and onStartedLeading then starts afresh. Without this, a renewal that succeeds late would leave
+   * the elector leading a holder that had already stopped.
+   */
+  resign(): void {
+    this.stepDown();
+  }
+
   private stepDown(): void {
     const leading = this.leading;
     if (leading === undefined) return;
@@ -143,13 +154,16 @@ export class LeaderElector {
       // Acquire.
       while (!signal.aborted && !(await this.tryAcquireOrRenew())) await sleep(this.retryPeriodMs, signal);
       if (signal.aborted) return;
-      this.leading = new AbortController();
-      this.opts.callbacks.onStartedLeading(this.leading.signal);
-      // Renew until a renewal has failed for renewDeadline, or someone else holds the lease.
-      while (!signal.aborted) {
+      const leading = new AbortController();
+      this.leading = leading;
+      this.opts.callbacks.onStartedLeading(leading.signal);
+      // Renew until a renewal has failed for renewDeadline, someone else holds the lease, or the
+      // holder resigned.
+      while (!signal.aborted && this.leading === leading) {
         await sleep(this.retryPeriodMs, signal);
         if (signal.aborted) break;
         if (await this.tryAcquireOrRenew()) continue;
+        if (this.leading !== leading) break;
         const held = this.observedHolder !== '' && this.observedHolder !== this.opts.identity;
         if (held || this.now() - this.lastRenewAt >= this.renewDeadlineMs) break;
       }

@@ -70,6 +70,43 @@ describe('scheduler failover', () => {
   });
 });
 
+describe('scheduler lease stall', () => {
+  it('a renewal slower than renewDeadline that then succeeds restarts the scheduler, which finishes the run', async () => {
+    const api = new FakeSchedulerApi({ bindLatencyMs: 2 });
+    for (let i = 0; i < 50; i++) api.addNode(makeNode(`node-${i}`, { cpu: '16', memory: '64Gi' }));
+    const election = { leaseDurationMs: 800, renewDeadlineMs: 500, retryPeriodMs: 50 };
+    const started: Scheduler[] = [];
+    const running = await runScheduler({
+      api,
+      identity: 'master-1',
+      framework: await Framework.load(undefined, { binder: api }),
+      election,
+      scheduler: { bind: { maxDelayMs: 2, maxBatchSize: 100 } },
+      onSchedulerStarted: (scheduler) => started.push(scheduler),
+    });
+    await until(() => running.current()?.isRunning === true);
+    const bound = (): number => [...api.pods.values()].filter((p) => p.spec?.nodeName !== undefined).length;
+    for (let i = 0; i < 200; i++) api.createPod(makePod(`early-${i}`, { cpu: '100m', memory: '128Mi' }));
+    await until(() => bound() === 200);
+
+    // The store stalls: one renewal takes longer than renewDeadline (the fence trips), then succeeds.
+    // Pods keep coming meanwhile; the scheduler checks its fence as it works on them.
+    api.leaseDelayMs = election.renewDeadlineMs + 300;
+    await new Promise((r) => setTimeout(r, election.renewDeadlineMs + 100));
+    for (let i = 0; i < 300; i++) api.createPod(makePod(`late-${i}`, { cpu: '100m', memory: '128Mi' }));
+    await until(() => started[0]?.isRunning === false);
+    api.leaseDelayMs = 0;
+    await until(() => bound() === 500);
+
+    // The lease never changed hands: the same elector resigned and started a fresh scheduler.
+    expect(started.length).toBeGreaterThanOrEqual(2);
+    expect(running.current()?.isRunning).toBe(true);
+    expect(api.leaseStore.get('kube-system/flotilla-scheduler')?.spec).toMatchObject({ holderIdentity: 'master-1', leaseTransitions: 0 });
+    expect(Math.max(...api.bindsByPod.values())).toBe(1);
+    await running.stop();
+  });
+});
+
 describe('scheduler fence', () => {
   it('a scheduler whose fence fails stops at once and sends no further binds', async () => {
     const api = new FakeSchedulerApi({ bindLatencyMs: 2 });

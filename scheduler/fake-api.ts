@@ -229,8 +229,18 @@ export class FakeSchedulerApi implements SchedulerApi {
     this.events.push({ ...event, metadata: { ...event.metadata, resourceVersion: this.nextRv() } });
   }
 
+  /** Delay of every Lease call, settable while running (a stalled store). */
+  leaseDelayMs = 0;
+
+  private async leaseDelay(): Promise<void> {
+    if (this.leaseDelayMs > 0) await new Promise((r) => setTimeout(r, this.leaseDelayMs));
+  }
+
   readonly leases: LeaseApi = {
-    getLease: async (namespace, name) => this.leaseStore.get(`${namespace}/${name}`),
+    getLease: async (namespace, name) => {
+      await this.leaseDelay();
+      return this.leaseStore.get(`${namespace}/${name}`);
+    },
     createLease: async (lease) => {
       const key = `${lease.metadata.namespace ?? ''}/${lease.metadata.name ?? ''}`;
       if (this.leaseStore.has(key)) throw new LeaseConflictError(lease.metadata.namespace ?? '', lease.metadata.name ?? '', 'already exists');

@@ -56,7 +56,13 @@ export async function runScheduler(opts: RunSchedulerOptions): Promise<RunningSc
           api: opts.api,
           framework,
           identity: opts.identity,
-          fence: () => elector.holdsLease(),
+          // A scheduler fenced off stops for good; the elector then resigns, so that a renewal
+          // that succeeds late starts a fresh scheduler instead of leading a stopped one.
+          fence: () => {
+            if (elector.holdsLease()) return true;
+            elector.resign();
+            return false;
+          },
           ...(opts.logger !== undefined ? { logger: opts.logger } : {}),
         });
         current = s;
