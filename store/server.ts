@@ -88,6 +88,27 @@ export interface MasterStatusReport {
 const loopDelay = monitorEventLoopDelay({ resolution: 20 });
 loopDelay.enable();
 
+/** The stall watch looks at the event loop this often. */
+export const STALL_CHECK_MS = 100;
+/** A timer this late is logged as a stall: past half an election timeout, leadership is at risk. */
+export const STALL_LOG_MS = 500;
+
+/**
+ * Logs each event-loop stall of STALL_LOG_MS or more with its length, so a leader change or a
+ * timed-out write can be matched with what held the loop. Returns the stop function.
+ */
+function watchStalls(logger: Logger): () => void {
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const late = now - last - STALL_CHECK_MS;
+    last = now;
+    if (late >= STALL_LOG_MS) logger.warn('event loop stalled', { ms: Math.round(late) });
+  }, STALL_CHECK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
 export interface EtcdFace {
   close(): Promise<void>;
 }
@@ -117,7 +138,11 @@ export class Master {
     private readonly api: ApiFace | undefined,
     private readonly unsubscribeRestores: () => void,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.stopStallWatch = watchStalls(logger);
+  }
+
+  private readonly stopStallWatch: () => void;
 
   static async start(config: MasterConfig, deps: { logger: Logger; network: PeerNetworkFactory; etcd?: EtcdFaceFactory; api?: ApiFaceFactory }): Promise<Master> {
     const { logger } = deps;
@@ -293,6 +318,7 @@ export class Master {
 
   async close(): Promise<void> {
     this.logger.info('master stopping', { name: this.config.name });
+    this.stopStallWatch();
     await this.api?.close();
     await this.etcd?.close();
     await this.native.close();

@@ -553,6 +553,7 @@ export class RaftNode {
     if (rd.softState !== undefined && rd.softState.lead !== this.knownLeader) {
       const previous = this.knownLeader;
       this.knownLeader = rd.softState.lead;
+      this.log.info('leader changed', { from: previous, to: rd.softState.lead, term: this.raw.raft.term, role: this.raw.raft.role });
       // Learning of a leader after none changes nothing for waiting writes (without a leader,
       // proposals are refused at once); losing or replacing a known one may strand them.
       if (previous !== 0) this.opts.onLeaderChange?.(rd.softState.lead, this.raw.raft.term);
