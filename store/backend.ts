@@ -10,6 +10,9 @@
 
 import type { BatchCommand, Command, LeaseGrantCommand, MemberPublishCommand, RangeRequest, TxnRequest } from './mvcc/commands.js';
 import type { RangeResponse, ResponseOf, LeaseGrantResponse, TxnResponse } from './mvcc/responses.js';
+import type { RangeOptions } from './mvcc/reader.js';
+
+export type { RangeOptions } from './mvcc/reader.js';
 import type { WatchRequest, WatchResponse } from './mvcc/watch.js';
 
 /**
@@ -129,8 +132,11 @@ export interface Backend {
    */
   proposeTxn(txn: TxnRequest): Promise<TxnResponse>;
 
-  /** etcd's Range. Linearizable waits until this member has applied a read index; serializable reads at once. */
-  range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse>;
+  /**
+   * etcd's Range. Linearizable waits until this member has applied a read index; serializable reads
+   * at once. `options.skipCount` (for pages that only need `more`) stops reading after the limit.
+   */
+  range(request: RangeRequest, consistency: ReadConsistency, options?: RangeOptions): Promise<RangeResponse>;
 
   /**
    * Starts a watcher on this member's applied state. Throws synchronously: CompactedError when

@@ -33,6 +33,7 @@ import { LEASE_TICK_MS, LeaseKeeper } from './lease-keeper.js';
 import { type Command, type RangeRequest, type TxnRequest, encodeCommand } from './mvcc/commands.js';
 import type { MvccStore } from './mvcc/kv-store.js';
 import type { ApplyOutcome, CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
+import type { RangeOptions } from './mvcc/reader.js';
 import { TxnBatcher } from './txn-batcher.js';
 import { type WatchRequest, WatchHub } from './mvcc/watch.js';
 
@@ -185,10 +186,10 @@ export class LocalBackend implements Backend {
     return this.apply(command) as ResponseOf<C['type']>;
   }
 
-  async range(request: RangeRequest, _consistency: ReadConsistency): Promise<RangeResponse> {
+  async range(request: RangeRequest, _consistency: ReadConsistency, options?: RangeOptions): Promise<RangeResponse> {
     if (this.closed) throw new BackendStoppedError();
     // One member: its applied state is the committed state, so every read is linearizable.
-    return this.store.range(request);
+    return this.store.range(request, options);
   }
 
   watch(request: WatchRequest): BackendWatcher {

@@ -38,6 +38,7 @@ import type { StoreMember } from './member.js';
 import { encodeMemberContext, memberIdFromAddress, type MemberContext } from './members.js';
 import { decodeCommand, type Command, type RangeRequest, type TxnRequest } from './mvcc/commands.js';
 import type { CommandResponse, LeaseGrantResponse, RangeResponse, ResponseOf, TxnResponse } from './mvcc/responses.js';
+import type { RangeOptions } from './mvcc/reader.js';
 import { WatchHub, type WatchRequest } from './mvcc/watch.js';
 
 /** How long a membership change may take to be applied before the call fails (it may still apply). */
@@ -203,10 +204,10 @@ export class RaftBackend implements Backend {
   }
 
 
-  async range(request: RangeRequest, consistency: ReadConsistency): Promise<RangeResponse> {
+  async range(request: RangeRequest, consistency: ReadConsistency, options?: RangeOptions): Promise<RangeResponse> {
     if (this.closed) throw new BackendStoppedError();
     try {
-      return await this.opts.member.store.range(request, { serializable: consistency === 'serializable' });
+      return await this.opts.member.store.range(request, { serializable: consistency === 'serializable', ...options });
     } catch (err) {
       if (err instanceof ReadIndexTimeoutError) {
         throw this.raft.leaderId() === 0 ? new NoLeaderError() : new RequestTimeoutError(5_000);

@@ -19,6 +19,7 @@ import type { LogEntryBytes, MvccStore } from './mvcc/kv-store.js';
 import type { SnapshotView } from './mvcc/snapshot.js';
 import type { ApplyOutcome, RangeResponse } from './mvcc/responses.js';
 import type { RangeRequest, TxnRequest } from './mvcc/commands.js';
+import type { RangeOptions } from './mvcc/reader.js';
 
 /** Bound on writes waiting for their entry to be applied at this master. */
 export const MAX_PENDING_WRITES = 20_000;
@@ -263,9 +264,9 @@ export class ReplicatedStore {
   }
 
   /** A range read: linearizable by default (ReadIndex), or serializable (local, possibly stale). */
-  async range(request: RangeRequest, opts: { serializable?: boolean } = {}): Promise<RangeResponse> {
+  async range(request: RangeRequest, opts: { serializable?: boolean } & RangeOptions = {}): Promise<RangeResponse> {
     if (opts.serializable !== true) await this.raft.readBarrier();
-    return this.mvcc.range(request);
+    return this.mvcc.range(request, opts);
   }
 }
 

@@ -108,7 +108,7 @@ export class ObjectStorage {
     const start = options.afterKey === undefined ? p : utf8(`${options.afterKey}\0`);
     const limit = Math.min(options.limit ?? LIST_PAGE_KEYS, LIST_PAGE_KEYS);
     const r = await this.read(() =>
-      this.backend.range({ key: start, rangeEnd: prefixEnd(p), revision: options.revision ?? 0, limit }, 'linearizable'),
+      this.backend.range({ key: start, rangeEnd: prefixEnd(p), revision: options.revision ?? 0, limit }, 'linearizable', { skipCount: true }),
     );
     return {
       items: r.kvs.map((kv) => ({ key: fromUtf8(kv.key), ...stored(kv) })),

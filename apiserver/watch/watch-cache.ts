@@ -291,7 +291,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
       let key = this.prefix;
       try {
         for (;;) {
-          const page = await this.source.range({ key, rangeEnd: this.rangeEnd, limit: this.limits.listPageSize, revision }, 'serializable');
+          const page = await this.source.range({ key, rangeEnd: this.rangeEnd, limit: this.limits.listPageSize, revision }, 'serializable', { skipCount: true });
           for (const kv of page.kvs) kvs.push(kv);
           const last = page.kvs[page.kvs.length - 1];
           if (!page.more || last === undefined) return { revision, head, kvs };

@@ -15,7 +15,7 @@ import { type BatchCommand, type Command, type RangeRequest, type RequestOp, typ
 import { compactHistory } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, decodeMemberIdKey, leaseIdKey, memberIdKey, plainBytes } from './keyspace.js';
-import { type HistoryBatch, type HistoryQuery, MvccReader } from './reader.js';
+import { type HistoryBatch, type HistoryQuery, MvccReader, type RangeOptions } from './reader.js';
 import type { ApplyOutcome, BatchResponse, BatchTxnOutcome, CommandResponse, LeaseInfo, RangeResponse, WatchEvent } from './responses.js';
 import { type SnapshotView, openSnapshotView, restoreSnapshot, snapshotBytes, snapshotChunks } from './snapshot.js';
 import {
@@ -431,8 +431,8 @@ export class MvccStore {
    * waits until appliedIndex reaches the read index). Throws InvalidCommandError, CompactedError or
    * FutureRevisionError.
    */
-  range(request: RangeRequest): RangeResponse {
-    return this.reader.range(validateRangeRequest(request), this.visibleMeta);
+  range(request: RangeRequest, options?: RangeOptions): RangeResponse {
+    return this.reader.range(validateRangeRequest(request), this.visibleMeta, options);
   }
 
   /**

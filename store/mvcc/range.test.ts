@@ -165,3 +165,29 @@ describe('past revisions', () => {
     ]);
   });
 });
+
+describe('skipCount (pages of a list)', () => {
+  const pods = { key: utf8('/pods/'), rangeEnd: prefixRangeEnd(utf8('/pods/')) };
+
+  it('reads the same page and more as a counted range, now and at a past revision, and counts only what it read', () => {
+    for (const revision of [0, 5]) {
+      const counted = temp.store.range({ ...pods, limit: 1, revision });
+      const skipped = temp.store.range({ ...pods, limit: 1, revision }, { skipCount: true });
+      expect(skipped.kvs).toEqual(counted.kvs);
+      expect(skipped.more).toBe(true);
+      expect(counted.count).toBe(3);
+      // The limit plus the one that tells `more`.
+      expect(skipped.count).toBe(2);
+    }
+    const last = temp.store.range({ ...pods, key: utf8('/pods/c'), limit: 1 }, { skipCount: true });
+    expect(last.kvs.map((kv) => text(kv.key))).toEqual(['/pods/c']);
+    expect(last.more).toBe(false);
+  });
+
+  it('changes nothing without a limit, or when sorting needs every key', () => {
+    expect(temp.store.range(pods, { skipCount: true }).count).toBe(3);
+    const sorted = temp.store.range({ ...pods, limit: 1, sortOrder: 'descend' } as RangeRequest, { skipCount: true });
+    expect(sorted.count).toBe(3);
+    expect(sorted.kvs.map((kv) => text(kv.key))).toEqual(['/pods/c']);
+  });
+});

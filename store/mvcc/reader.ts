@@ -22,6 +22,16 @@ import {
 import type { EventType, KeyValue, RangeResponse, WatchEvent } from './responses.js';
 import { EMPTY_BYTES, INDEX_TOMBSTONE, type MvccTables, type RevisionRecord, decodeRecord } from './tables.js';
 
+/** How a range is read, beyond etcd's request. */
+export interface RangeOptions {
+  /**
+   * Stop after the limit (plus one, for `more`) instead of counting every key in the range: the
+   * response's count is then only the keys read. For pages of a list, which need `more`, not the
+   * total; counting makes each page cost the whole rest of the range, and a list quadratic.
+   */
+  readonly skipCount?: boolean;
+}
+
 /** The revisions a read is checked against. */
 export interface RevisionBounds {
   readonly currentRevision: number;
@@ -145,7 +155,7 @@ export class MvccReader {
   }
 
   /** etcd's Range, served at `bounds` (inside a txn, the txn's own revision). */
-  range(rangeRequest: RangeRequest, bounds: RevisionBounds): RangeResponse {
+  range(rangeRequest: RangeRequest, bounds: RevisionBounds, options: RangeOptions = {}): RangeResponse {
     const request = withRangeDefaults(rangeRequest);
     const revision = request.revision > 0 ? request.revision : bounds.currentRevision;
     if (revision > bounds.currentRevision) throw new FutureRevisionError(revision, bounds.currentRevision);
@@ -172,7 +182,9 @@ export class MvccReader {
     const fetchLimit = sortOrder !== 'none' || filtered || request.limit === 0 ? Infinity : request.limit + 1;
     let count = 0;
     let kvs: KeyValue[] = [];
+    const stopAtLimit = options.skipCount === true && Number.isFinite(fetchLimit);
     for (const revKey of revKeys) {
+      if (stopAtLimit && kvs.length >= fetchLimit) break;
       count++;
       if (kvs.length < fetchLimit) kvs.push(this.keyValueAt(revKey));
     }
