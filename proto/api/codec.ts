@@ -25,8 +25,6 @@ const INT_OR_STRING_TYPE = `${API_PROTO_PACKAGE}.IntOrString`;
 /** Custom field option listing the strings a field accepts, '|'-separated (see meta.proto). */
 const ENUM_VALUES_OPTION = '(enum_values)';
 
-const CONVERSION: protobuf.IConversionOptions = { longs: Number, bytes: String, defaults: false };
-
 export class CodecError extends Error {
   override readonly name: string = 'CodecError';
 }
@@ -144,124 +142,449 @@ export function tracksPresence(field: protobuf.Field): boolean {
   return field.options?.['proto3_optional'] === true;
 }
 
+
+// ---- Compiled converters ----
+//
+// Each message type gets a MessagePlan once, on first use: its fields with everything the
+// conversions ask precomputed (JSON name, wire tag, what kind of value, the nested plan). encodeObject
+// walks the JSON form once, writing straight into a protobufjs Writer; decodeObject reads the bytes
+// once with a protobufjs Reader, building the JSON form as it goes. No protobufjs message objects,
+// no fromObject/toObject, no reflection per value.
+//
+// Invariant: the results are exactly those of the earlier three-walk codec, kept as
+// codec-reference.ts and compared against it by codec-differential.test.ts:
+// - encode makes the same Writer calls, in the same order, with the same coerced values as
+//   "JSON walk → Type.fromObject → Type.encode" did: fields in field-number order; a present value
+//   (not undefined or null) is written even when it is zero or empty; String()/Boolean()/`|0`/
+//   Long.fromValue coercions; a non-object where a message goes is written as an empty message;
+//   a map or list of the wrong shape is skipped; the map key "__proto__" is dropped (the old JSON
+//   walk assigned it into a plain object, which sets no key).
+// - decode makes the same Reader calls, in the same order, with the same bounds checks as the
+//   generated Type.decode, so bad bytes fail with the same errors, and it keeps the JSON rules of
+//   the old walk: zero scalars omitted unless `optional`, empty messages omitted, maps and lists
+//   omitted only when absent (elements and map values are kept even when empty), IntOrString as
+//   its int_val when one was read, else its str_val; keys in declaration order.
+//
+// Only the field shapes the API's .proto files use are compiled; another shape (an enum, a double,
+// a repeated number, a map of messages, a recursive message) is a CodecError when the plan is built,
+// so it shows up in the tests, not as a silent difference.
+
 type Plain = Record<string, unknown>;
 
 function isPlain(value: unknown): value is Plain {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
-// ---- JSON form → message ----
+const EMPTY: Plain = Object.freeze({});
 
-function valueToProto(type: protobuf.Type | undefined, value: unknown): unknown {
-  if (type === undefined) return value;
-  if (isIntOrString(type)) {
-    if (typeof value === 'number') return { intVal: value };
-    if (typeof value === 'string') return { strVal: value };
-    return {};
-  }
-  return isPlain(value) ? jsonToProtoPlain(type, value) : {};
+type FieldShape =
+  | 'string'
+  | 'bool'
+  | 'int32'
+  | 'int64'
+  | 'message'
+  | 'repeatedString'
+  | 'repeatedMessage'
+  | 'stringMap'
+  | 'bytesMap';
+
+interface FieldPlan {
+  readonly shape: FieldShape;
+  readonly jsonName: string;
+  /** Position in the message's declaration order, which is also the JSON key order. */
+  readonly index: number;
+  /** The wire tag written before each value (for maps: before each entry). */
+  readonly tag: number;
+  /** proto3 `optional`: a zero is kept when decoding. */
+  readonly keepsZero: boolean;
+  /** The nested message, for 'message' and 'repeatedMessage'. */
+  readonly message: MessagePlan | undefined;
+  /** `.flotilla.api.v1.Type.field` (fullName has the leading dot), as protobufjs names a field in its TypeErrors. */
+  readonly path: string;
 }
 
-function jsonToProtoPlain(type: protobuf.Type, json: Plain): Plain {
-  const out: Plain = {};
-  for (const field of type.fieldsArray) {
-    const value = json[jsonNameOf(field)];
+interface MessagePlan {
+  readonly intOrString: boolean;
+  /** Declaration order. */
+  readonly fields: readonly FieldPlan[];
+  /** Field-number order, the order Type.encode writes in. */
+  readonly encodeOrder: readonly FieldPlan[];
+  /** Field number → field; holes for numbers the message does not have. */
+  readonly byNumber: readonly (FieldPlan | undefined)[];
+  /** Nesting levels below and including this message; kept under protobufjs' recursion limit. */
+  readonly depth: number;
+}
+
+const WIRE_VARINT = 0;
+const WIRE_LENGTH_DELIMITED = 2;
+const SCALAR_SHAPES: Readonly<Record<string, FieldShape>> = { string: 'string', bool: 'bool', int32: 'int32', int64: 'int64' };
+
+const plans = new Map<protobuf.Type, MessagePlan>();
+/** Types whose plan is being built, to refuse recursive messages. */
+const planning = new Set<protobuf.Type>();
+
+function unsupported(type: protobuf.Type, field: protobuf.Field, what: string): CodecError {
+  return new CodecError(`${type.fullName}.${field.name}: ${what} is not supported by the compiled codec (proto/api/codec.ts)`);
+}
+
+function planOf(type: protobuf.Type): MessagePlan {
+  const cached = plans.get(type);
+  if (cached !== undefined) return cached;
+  if (planning.has(type)) throw new CodecError(`${type.fullName} is recursive: the compiled codec needs an acyclic schema`);
+  planning.add(type);
+  try {
+    const fields = type.fieldsArray.map((field, index) => planField(type, field, index));
+    const encodeOrder = [...fields].sort((a, b) => (a.tag >>> 3) - (b.tag >>> 3));
+    const byNumber: (FieldPlan | undefined)[] = [];
+    for (const f of fields) byNumber[f.tag >>> 3] = f;
+    for (let i = 0; i < byNumber.length; i++) byNumber[i] ??= undefined; // dense, so lookups stay fast
+    const depth = 1 + Math.max(0, ...fields.map((f) => f.message?.depth ?? 0));
+    if (depth >= protobuf.util.recursionLimit) throw new CodecError(`${type.fullName} nests ${depth} deep, past protobufjs' recursion limit`);
+    const plan: MessagePlan = { intOrString: isIntOrString(type), fields, encodeOrder, byNumber, depth };
+    plans.set(type, plan);
+    return plan;
+  } finally {
+    planning.delete(type);
+  }
+}
+
+function planField(type: protobuf.Type, field: protobuf.Field, index: number): FieldPlan {
+  field.resolve();
+  const messageType = messageTypeOfField(field);
+  if (field.resolvedType !== null && messageType === undefined) throw unsupported(type, field, 'an enum');
+  let shape: FieldShape | undefined;
+  let wireType = WIRE_LENGTH_DELIMITED;
+  if (field.map) {
+    if (field instanceof protobuf.MapField && field.keyType !== 'string') throw unsupported(type, field, `a map keyed by ${field.keyType}`);
+    if (messageType !== undefined) throw unsupported(type, field, 'a map of messages');
+    if (field.type === 'string') shape = 'stringMap';
+    else if (field.type === 'bytes') shape = 'bytesMap';
+  } else if (field.repeated) {
+    if (messageType !== undefined) shape = 'repeatedMessage';
+    else if (field.type === 'string') shape = 'repeatedString';
+  } else if (messageType !== undefined) {
+    shape = 'message';
+  } else {
+    shape = SCALAR_SHAPES[field.type];
+    if (shape !== 'string') wireType = WIRE_VARINT;
+  }
+  if (shape === undefined) throw unsupported(type, field, `a${field.map ? ' map of' : field.repeated ? ' repeated' : ''} ${field.type}`);
+  return {
+    shape,
+    jsonName: jsonNameOf(field),
+    index,
+    tag: ((field.id << 3) | wireType) >>> 0,
+    keepsZero: tracksPresence(field),
+    message: messageType === undefined ? undefined : planOf(messageType),
+    path: `${type.fullName}.${field.name}`,
+  };
+}
+
+/** The plan of a kind's message: kind → plan without a type lookup on the hot path. */
+const plansByKind = new Map<string, MessagePlan>();
+
+function planOfKind(kind: string): MessagePlan {
+  let plan = plansByKind.get(kind);
+  if (plan === undefined) {
+    plan = planOf(messageTypeOf(kind));
+    plansByKind.set(kind, plan);
+  }
+  return plan;
+}
+
+// ---- JSON form → bytes ----
+
+type Int64Value = Parameters<protobuf.Writer['int64']>[0];
+/** protobufjs' Long (from the `long` package), as Type.fromObject uses it for int64 fields. */
+const Long = protobuf.util.Long as unknown as { fromValue(value: unknown, unsigned: boolean): Int64Value };
+
+function encodeMessage(plan: MessagePlan, json: Plain, w: protobuf.Writer): void {
+  for (const f of plan.encodeOrder) {
+    const value = json[f.jsonName];
     if (value === undefined || value === null) continue;
-    const messageType = messageTypeOfField(field);
-    if (field.map) {
-      if (!isPlain(value)) continue;
-      const entries: Plain = {};
-      for (const [k, v] of Object.entries(value)) entries[k] = valueToProto(messageType, v);
-      out[field.name] = entries;
-    } else if (field.repeated) {
-      if (!Array.isArray(value)) continue;
-      out[field.name] = value.map((v: unknown) => valueToProto(messageType, v));
-    } else {
-      out[field.name] = valueToProto(messageType, value);
+    switch (f.shape) {
+      case 'string':
+        w.uint32(f.tag).string(String(value));
+        break;
+      case 'bool':
+        w.uint32(f.tag).bool(Boolean(value));
+        break;
+      case 'int32':
+        // `| 0` is fromObject's own coercion (ToInt32), not a number check.
+        w.uint32(f.tag).int32((value as number) | 0);
+        break;
+      case 'int64':
+        w.uint32(f.tag).int64(Long.fromValue(value, false));
+        break;
+      case 'message':
+        encodeMessageValue(f.message!, value, w.uint32(f.tag).fork());
+        w.ldelim();
+        break;
+      case 'repeatedString':
+        if (!Array.isArray(value)) break;
+        for (let i = 0; i < value.length; i++) w.uint32(f.tag).string(String(value[i]));
+        break;
+      case 'repeatedMessage':
+        if (!Array.isArray(value)) break;
+        for (let i = 0; i < value.length; i++) {
+          const element: unknown = value[i];
+          // A hole (not an undefined element) reached fromObject as a missing element, which it refused.
+          if (element === undefined && !(i in value)) throw TypeError(`${f.path}: object expected`);
+          encodeMessageValue(f.message!, element, w.uint32(f.tag).fork());
+          w.ldelim();
+        }
+        break;
+      case 'stringMap':
+        if (!isPlain(value)) break;
+        for (const key of Object.keys(value)) {
+          if (key === '__proto__') continue;
+          w.uint32(f.tag).fork().uint32(10).string(key).uint32(18).string(String(value[key])).ldelim();
+        }
+        break;
+      case 'bytesMap':
+        if (!isPlain(value)) break;
+        for (const key of Object.keys(value)) {
+          if (key === '__proto__') continue;
+          const bytes = bytesOf(value[key]);
+          if (bytes !== undefined) w.uint32(f.tag).fork().uint32(10).string(key).uint32(18).bytes(bytes).ldelim();
+        }
+        break;
     }
   }
-  return out;
 }
 
-/** The JSON form of an object (of any kind) as a protobufjs message of its kind. */
-export function toMessage(obj: ApiObject): protobuf.Message {
-  const type = messageTypeOf(obj.kind);
-  // ApiObject is an interface without an index signature; the walk reads it by field name.
-  return type.fromObject(jsonToProtoPlain(type, obj as unknown as Plain));
+/** The body of a message field: IntOrString from a number or a string; a non-object is an empty message. */
+function encodeMessageValue(plan: MessagePlan, value: unknown, w: protobuf.Writer): void {
+  if (plan.intOrString) {
+    if (typeof value === 'number') w.uint32(8).int32(value | 0);
+    else if (typeof value === 'string') w.uint32(18).string(value);
+    return;
+  }
+  encodeMessage(plan, isPlain(value) ? value : EMPTY, w);
+}
+
+/**
+ * A bytes value as Type.fromObject makes it: base64 text decoded (by protobufjs' decoder, which
+ * differs from Buffer's on bad input), anything with a length taken as it is, anything else
+ * left out (and null or undefined throw, as fromObject's `value.length` did).
+ */
+function bytesOf(value: unknown): Uint8Array | undefined {
+  if (typeof value === 'string') {
+    const bytes = protobuf.util.newBuffer(protobuf.util.base64.length(value));
+    protobuf.util.base64.decode(value, bytes, 0);
+    return bytes;
+  }
+  return (value as { length: number }).length >= 0 ? (value as Uint8Array) : undefined;
 }
 
 export function encodeObject(obj: ApiObject): Uint8Array {
-  const type = messageTypeOf(obj.kind);
-  return type.encode(toMessage(obj)).finish();
+  const plan = planOfKind(obj.kind);
+  const w = protobuf.Writer.create();
+  // ApiObject is an interface without an index signature; the walk reads it by field name.
+  encodeMessage(plan, obj as unknown as Plain, w);
+  return w.finish();
 }
 
-// ---- message → JSON form ----
+// ---- bytes → JSON form ----
 
-function isZero(value: unknown): boolean {
-  return value === '' || value === 0 || value === false;
-}
+/** Reader.skipType's second parameter (the nesting depth), which protobufjs' typings leave out. */
+type SkippingReader = protobuf.Reader & { skipType(wireType: number, depth: number): protobuf.Reader };
 
-function valueToJson(type: protobuf.Type | undefined, value: unknown): unknown {
-  if (type === undefined) return value;
-  if (!isPlain(value)) return undefined;
-  if (isIntOrString(type)) {
-    if (typeof value['intVal'] === 'number') return value['intVal'];
-    if (typeof value['strVal'] === 'string') return value['strVal'];
-    return undefined;
-  }
-  return protoPlainToJson(type, value);
-}
+const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
-function protoPlainToJson(type: protobuf.Type, plain: Plain): Plain {
-  const out: Plain = {};
-  for (const field of type.fieldsArray) {
-    const value = plain[field.name];
-    if (value === undefined || value === null) continue;
-    const messageType = messageTypeOfField(field);
-    let converted: unknown;
-    if (field.map) {
-      if (!isPlain(value) || Object.keys(value).length === 0) continue;
-      const entries: Plain = {};
-      // Map values are kept even when empty: a key with an empty value is still a key.
-      for (const [k, v] of Object.entries(value)) entries[k] = valueToJson(messageType, v) ?? (messageType ? {} : v);
-      converted = entries;
-    } else if (field.repeated) {
-      if (!Array.isArray(value) || value.length === 0) continue;
-      // Elements are kept even when empty: their position is their identity.
-      converted = value.map((v: unknown) => valueToJson(messageType, v) ?? (messageType ? {} : v));
-    } else {
-      converted = valueToJson(messageType, value);
-      if (converted === undefined) continue;
-      if (messageType && !isIntOrString(messageType) && isPlain(converted) && Object.keys(converted).length === 0) continue;
-      if (!messageType && !tracksPresence(field) && isZero(converted)) continue;
+/**
+ * Reader.string(), faster for a plain Uint8Array (a Buffer gets BufferReader's native UTF-8, a
+ * number[] the plain path as it is): an
+ * ASCII string is sliced natively; anything else goes back to Reader.string(), whose UTF-8 decoder
+ * treats bad sequences its own way.
+ */
+function readString(r: protobuf.Reader): string {
+  if (r instanceof protobuf.BufferReader || !(r.buf instanceof Uint8Array)) return r.string();
+  const before = r.pos;
+  const length = r.uint32();
+  const start = r.pos;
+  const end = start + length;
+  if (end > r.len) throw RangeError(`index out of range: ${r.pos} + ${length || 1} > ${r.len}`);
+  const buf = r.buf;
+  for (let i = start; i < end; i++) {
+    if ((buf[i] as number) >= 0x80) {
+      r.pos = before;
+      return r.string();
     }
-    out[jsonNameOf(field)] = converted;
   }
-  return out;
+  r.pos = end;
+  return length === 0 ? '' : latin1Slice.call(buf, start, end);
 }
 
-/** A protobufjs message of the kind back into the JSON form. */
-export function fromMessage(kind: string, message: protobuf.Message): ApiObject {
-  const type = messageTypeOf(kind);
-  const json = protoPlainToJson(type, type.toObject(message, CONVERSION));
-  // encodeObject writes apiVersion and kind from the object, but bytes from elsewhere (or an empty
-  // message, which is valid protobuf) may lack them: fall back to the kind asked for.
-  const decodedKind = typeof json['kind'] === 'string' ? json['kind'] : kind;
-  const fallbackVersion = isKind(decodedKind) ? API_VERSION_OF_KIND[decodedKind] : '';
-  const apiVersion = typeof json['apiVersion'] === 'string' ? json['apiVersion'] : fallbackVersion;
-  const metadata = isPlain(json['metadata']) ? json['metadata'] : {};
-  return { ...json, apiVersion, kind: decodedKind, metadata } as ApiObject;
+function int64ToNumber(value: number | { low: number; high: number }): number {
+  return typeof value === 'number' ? value : new protobuf.util.LongBits(value.low >>> 0, value.high >>> 0).toNumber();
+}
+
+/**
+ * One message of `length` bytes at the reader's position (the rest of the buffer when undefined),
+ * as its JSON form; undefined when it has no field to show. Mirrors Type.decode's generated code:
+ * fields are found by number whatever their wire type, unknown ones are skipped, a nested message
+ * narrows `r.len` to its end and must end exactly there.
+ */
+function decodeMessage(plan: MessagePlan, r: protobuf.Reader, length: number | undefined, depth: number): Plain | undefined {
+  let end: number;
+  let outerLen = 0;
+  if (length === undefined) {
+    end = r.len;
+  } else {
+    end = r.pos + length;
+    if (end > r.len) throw RangeError('index out of range');
+    outerLen = r.len;
+    r.len = end;
+  }
+  // The JSON value of each field by declaration index, so keys come out in declaration order
+  // whatever the order on the wire; a later occurrence of a singular field replaces an earlier one.
+  const values: unknown[] = new Array<unknown>(plan.fields.length);
+  let any = false;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const f = plan.byNumber[tag >>> 3];
+    if (f === undefined) {
+      (r as SkippingReader).skipType(tag & 7, depth);
+      continue;
+    }
+    let value: unknown;
+    switch (f.shape) {
+      case 'string': {
+        const s = readString(r);
+        value = s === '' && !f.keepsZero ? undefined : s;
+        break;
+      }
+      case 'bool': {
+        const b = r.bool();
+        value = !b && !f.keepsZero ? undefined : b;
+        break;
+      }
+      case 'int32': {
+        const n = r.int32();
+        value = n === 0 && !f.keepsZero ? undefined : n;
+        break;
+      }
+      case 'int64': {
+        const n = int64ToNumber(r.int64());
+        value = n === 0 && !f.keepsZero ? undefined : n;
+        break;
+      }
+      case 'message':
+        value = decodeMessageValue(f.message!, r, depth + 1);
+        break;
+      case 'repeatedString':
+      case 'repeatedMessage': {
+        let list = values[f.index] as unknown[] | undefined;
+        if (list === undefined) list = [];
+        // Elements are kept even when empty: their position is their identity.
+        list.push(f.shape === 'repeatedString' ? readString(r) : (decodeMessageValue(f.message!, r, depth + 1) ?? {}));
+        value = list;
+        break;
+      }
+      case 'stringMap':
+      case 'bytesMap':
+        // Map values are kept even when empty: a key with an empty value is still a key.
+        value = readMapEntry(f.shape === 'bytesMap', (values[f.index] as Plain | undefined) ?? {}, r, end, depth);
+        break;
+    }
+    values[f.index] = value;
+    if (value !== undefined) any = true;
+  }
+  if (length !== undefined) {
+    if (r.pos !== end) throw RangeError('index out of range');
+    r.len = outerLen;
+  }
+  if (!any) return undefined;
+  let json: Plain | undefined;
+  for (const f of plan.fields) {
+    const value = values[f.index];
+    if (value !== undefined) (json ??= {})[f.jsonName] = value;
+  }
+  return json;
+}
+
+/** A message field's value: IntOrString as its number or string, else the message's JSON form. */
+function decodeMessageValue(plan: MessagePlan, r: protobuf.Reader, depth: number): unknown {
+  return plan.intOrString ? decodeIntOrString(r, r.uint32(), depth) : decodeMessage(plan, r, r.uint32(), depth);
+}
+
+/** int_val when the bytes hold one (even 0, even beside a str_val), else str_val, else undefined. */
+function decodeIntOrString(r: protobuf.Reader, length: number, depth: number): number | string | undefined {
+  const end = r.pos + length;
+  if (end > r.len) throw RangeError('index out of range');
+  const outerLen = r.len;
+  r.len = end;
+  let intVal: number | undefined;
+  let strVal: string | undefined;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        intVal = r.int32();
+        break;
+      case 2:
+        strVal = readString(r);
+        break;
+      default:
+        (r as SkippingReader).skipType(tag & 7, depth);
+    }
+  }
+  if (r.pos !== end) throw RangeError('index out of range');
+  r.len = outerLen;
+  return intVal ?? strVal;
+}
+
+/**
+ * One map entry into `entries` (returned). A missing key or value is the empty one; "__proto__"
+ * sets no key, as the old JSON walk's plain-object assignment did; but the map is still present.
+ */
+function readMapEntry(bytes: boolean, entries: Plain, r: protobuf.Reader, messageEnd: number, depth: number): Plain {
+  const entryEnd = r.uint32() + r.pos;
+  if (entryEnd > r.len) throw RangeError('index out of range');
+  r.len = entryEnd;
+  let key = '';
+  let value = '';
+  while (r.pos < entryEnd) {
+    const tag = r.uint32();
+    switch (tag >>> 3) {
+      case 1:
+        key = readString(r);
+        break;
+      case 2:
+        if (bytes) {
+          const raw = r.bytes();
+          value = protobuf.util.base64.encode(raw, 0, raw.length);
+        } else {
+          value = readString(r);
+        }
+        break;
+      default:
+        (r as SkippingReader).skipType(tag & 7, depth);
+    }
+  }
+  if (r.pos !== entryEnd) throw RangeError('index out of range');
+  r.len = messageEnd;
+  entries[key] = value;
+  return entries;
 }
 
 export function decodeObject(kind: string, bytes: Uint8Array): ApiObject {
-  const type = messageTypeOf(kind);
-  let message: protobuf.Message;
+  const plan = planOfKind(kind);
+  let json: Plain;
   try {
-    message = type.decode(bytes);
+    json = decodeMessage(plan, protobuf.Reader.create(bytes), undefined, 0) ?? {};
   } catch (err) {
     throw new DecodeError(kind, err instanceof Error ? err.message : String(err), { cause: err });
   }
-  const obj = fromMessage(kind, message);
-  if (obj.kind !== kind) throw new DecodeError(kind, `the bytes hold a ${JSON.stringify(obj.kind)}`);
-  return obj;
+  // encodeObject writes apiVersion and kind from the object, but bytes from elsewhere (or an empty
+  // message, which is valid protobuf) may lack them: fall back to the kind asked for. Assigning
+  // keeps the keys' order: present ones stay where they are, missing ones go last in this order.
+  const decodedKind = typeof json['kind'] === 'string' ? json['kind'] : kind;
+  const fallbackVersion = isKind(decodedKind) ? API_VERSION_OF_KIND[decodedKind] : '';
+  json['apiVersion'] = typeof json['apiVersion'] === 'string' ? json['apiVersion'] : fallbackVersion;
+  json['kind'] = decodedKind;
+  json['metadata'] = isPlain(json['metadata']) ? json['metadata'] : {};
+  if (decodedKind !== kind) throw new DecodeError(kind, `the bytes hold a ${JSON.stringify(decodedKind)}`);
+  return json as unknown as ApiObject;
 }
