@@ -9,11 +9,11 @@ import { Bench } from 'tinybench';
 import { decodeObject, encodeObject } from '../proto/api/codec.js';
 import { referenceDecodeObject, referenceEncodeObject } from '../proto/api/codec-reference.js';
 import type { ApiObject } from '../proto/api/object.js';
-import type { Node, Pod } from '../proto/api/types.js';
+import type { Container, Node, Pod } from '../proto/api/types.js';
 
 const BENCH_TIME_MS = 1_000;
 
-const container = (name: string, image: string, port: number) => ({
+const container = (name: string, image: string, port: number): Container => ({
   name,
   image,
   command: ['/bin/server'],
@@ -24,8 +24,8 @@ const container = (name: string, image: string, port: number) => ({
     { name: 'GOMAXPROCS', value: '2' },
   ],
   ports: [
-    { name: 'http', containerPort: port, protocol: 'TCP' as const },
-    { name: 'metrics', containerPort: 9090, protocol: 'TCP' as const },
+    { name: 'http', containerPort: port, protocol: 'TCP' },
+    { name: 'metrics', containerPort: 9090, protocol: 'TCP' },
   ],
   resources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
   livenessProbe: { httpGet: { path: '/healthz', port: 'http' }, initialDelaySeconds: 5, periodSeconds: 10, failureThreshold: 3 },
@@ -49,7 +49,7 @@ const pod: Pod = {
   },
   spec: {
     containers: [container('web', 'registry.example.com/web:1.27.3', 8080), container('sidecar', 'registry.example.com/proxy:2.1', 15001)],
-    restartPolicy: 'Always' as const,
+    restartPolicy: 'Always',
     nodeSelector: { 'kubernetes.io/os': 'linux' },
     tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
     nodeName: 'node-1234',
