@@ -177,19 +177,25 @@ function isPlain(value: unknown): value is Plain {
 
 const EMPTY: Plain = Object.freeze({});
 
-type FieldShape =
-  | 'string'
-  | 'bool'
-  | 'int32'
-  | 'int64'
-  | 'message'
-  | 'repeatedString'
-  | 'repeatedMessage'
-  | 'stringMap'
-  | 'bytesMap';
+/**
+ * What a field holds. Singular shapes come first: a field of a shape below Shape.repeatedString
+ * that arrives twice replaces its value.
+ */
+const Shape = {
+  string: 0,
+  bool: 1,
+  int32: 2,
+  int64: 3,
+  message: 4,
+  repeatedString: 5,
+  repeatedMessage: 6,
+  stringMap: 7,
+  bytesMap: 8,
+} as const;
+type Shape = (typeof Shape)[keyof typeof Shape];
 
 interface FieldPlan {
-  readonly shape: FieldShape;
+  readonly shape: Shape;
   readonly jsonName: string;
   /** Position in the message's declaration order, which is also the JSON key order. */
   readonly index: number;
@@ -197,7 +203,7 @@ interface FieldPlan {
   readonly tag: number;
   /** proto3 `optional`: a zero is kept when decoding. */
   readonly keepsZero: boolean;
-  /** The nested message, for 'message' and 'repeatedMessage'. */
+  /** The nested message, for Shape.message and Shape.repeatedMessage. */
   readonly message: MessagePlan | undefined;
   /** `.flotilla.api.v1.Type.field` (fullName has the leading dot), as protobufjs names a field in its TypeErrors. */
   readonly path: string;
@@ -217,7 +223,7 @@ interface MessagePlan {
 
 const WIRE_VARINT = 0;
 const WIRE_LENGTH_DELIMITED = 2;
-const SCALAR_SHAPES: Readonly<Record<string, FieldShape>> = { string: 'string', bool: 'bool', int32: 'int32', int64: 'int64' };
+const SCALAR_SHAPES: Readonly<Record<string, Shape>> = { string: Shape.string, bool: Shape.bool, int32: Shape.int32, int64: Shape.int64 };
 
 const plans = new Map<protobuf.Type, MessagePlan>();
 /** Types whose plan is being built, to refuse recursive messages. */
@@ -252,22 +258,24 @@ function planField(type: protobuf.Type, field: protobuf.Field, index: number): F
   field.resolve();
   const messageType = messageTypeOfField(field);
   if (field.resolvedType !== null && messageType === undefined) throw unsupported(type, field, 'an enum');
-  let shape: FieldShape | undefined;
+  let shape: Shape | undefined;
   let wireType = WIRE_LENGTH_DELIMITED;
   if (field.map) {
     if (field instanceof protobuf.MapField && field.keyType !== 'string') throw unsupported(type, field, `a map keyed by ${field.keyType}`);
     if (messageType !== undefined) throw unsupported(type, field, 'a map of messages');
-    if (field.type === 'string') shape = 'stringMap';
-    else if (field.type === 'bytes') shape = 'bytesMap';
+    if (field.type === 'string') shape = Shape.stringMap;
+    else if (field.type === 'bytes') shape = Shape.bytesMap;
   } else if (field.repeated) {
-    if (messageType !== undefined) shape = 'repeatedMessage';
-    else if (field.type === 'string') shape = 'repeatedString';
+    if (messageType !== undefined) shape = Shape.repeatedMessage;
+    else if (field.type === 'string') shape = Shape.repeatedString;
   } else if (messageType !== undefined) {
-    shape = 'message';
+    shape = Shape.message;
   } else {
     shape = SCALAR_SHAPES[field.type];
-    if (shape !== 'string') wireType = WIRE_VARINT;
+    if (shape !== Shape.string) wireType = WIRE_VARINT;
   }
+  // decodeMessage reads a field's value back from the object it builds by name.
+  if (jsonNameOf(field) in Object.prototype) throw unsupported(type, field, `the JSON name ${jsonNameOf(field)}`);
   if (shape === undefined) throw unsupported(type, field, `a${field.map ? ' map of' : field.repeated ? ' repeated' : ''} ${field.type}`);
   return {
     shape,
@@ -303,28 +311,28 @@ function encodeMessage(plan: MessagePlan, json: Plain, w: protobuf.Writer): void
     const value = json[f.jsonName];
     if (value === undefined || value === null) continue;
     switch (f.shape) {
-      case 'string':
+      case Shape.string:
         w.uint32(f.tag).string(String(value));
         break;
-      case 'bool':
+      case Shape.bool:
         w.uint32(f.tag).bool(Boolean(value));
         break;
-      case 'int32':
+      case Shape.int32:
         // `| 0` is fromObject's own coercion (ToInt32), not a number check.
         w.uint32(f.tag).int32((value as number) | 0);
         break;
-      case 'int64':
+      case Shape.int64:
         w.uint32(f.tag).int64(Long.fromValue(value, false));
         break;
-      case 'message':
+      case Shape.message:
         encodeMessageValue(f.message!, value, w.uint32(f.tag).fork());
         w.ldelim();
         break;
-      case 'repeatedString':
+      case Shape.repeatedString:
         if (!Array.isArray(value)) break;
         for (let i = 0; i < value.length; i++) w.uint32(f.tag).string(String(value[i]));
         break;
-      case 'repeatedMessage':
+      case Shape.repeatedMessage:
         if (!Array.isArray(value)) break;
         for (let i = 0; i < value.length; i++) {
           const element: unknown = value[i];
@@ -334,14 +342,14 @@ function encodeMessage(plan: MessagePlan, json: Plain, w: protobuf.Writer): void
           w.ldelim();
         }
         break;
-      case 'stringMap':
+      case Shape.stringMap:
         if (!isPlain(value)) break;
         for (const key of Object.keys(value)) {
           if (key === '__proto__') continue;
           w.uint32(f.tag).fork().uint32(10).string(key).uint32(18).string(String(value[key])).ldelim();
         }
         break;
-      case 'bytesMap':
+      case Shape.bytesMap:
         if (!isPlain(value)) break;
         for (const key of Object.keys(value)) {
           if (key === '__proto__') continue;
@@ -392,28 +400,58 @@ type SkippingReader = protobuf.Reader & { skipType(wireType: number, depth: numb
 
 const latin1Slice = (Buffer.prototype as unknown as { latin1Slice(this: Uint8Array, start: number, end: number): string }).latin1Slice;
 
+/** Strings of at most this many bytes go through the cache; longer ones recur less. */
+const STRING_CACHE_MAX_BYTES = 32;
+/** Direct-mapped by a hash of the bytes; a power of two. About 200 KB when full. */
+const STRING_CACHE_SLOTS = 4096;
 /**
- * Reader.string(), faster for a plain Uint8Array (a Buffer gets BufferReader's native UTF-8, a
- * number[] the plain path as it is): an
- * ASCII string is sliced natively; anything else goes back to Reader.string(), whose UTF-8 decoder
- * treats bad sequences its own way.
+ * Short ASCII strings recur across objects and events (label keys and values, condition types,
+ * "True", quantities, timestamps, node names): the cache hands back the string already made for
+ * the same bytes, without a native call. Strings are immutable, so sharing them is invisible.
+ */
+const stringCache: (string | undefined)[] = new Array<string | undefined>(STRING_CACHE_SLOTS).fill(undefined);
+
+function sameAscii(s: string, buf: Uint8Array, start: number): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) !== buf[start + i]) return false;
+  return true;
+}
+
+/**
+ * r.string(), exactly, faster for ASCII: the bytes are checked (and hashed) in JS, then sliced
+ * natively or found in the cache. Anything else goes back to r.string(): BufferReader's native
+ * UTF-8, or Reader's own decoder, which treats bad sequences its own way.
  */
 function readString(r: protobuf.Reader): string {
-  if (r instanceof protobuf.BufferReader || !(r.buf instanceof Uint8Array)) return r.string();
+  const buf = r.buf;
+  if (!(buf instanceof Uint8Array)) return r.string();
   const before = r.pos;
   const length = r.uint32();
   const start = r.pos;
-  const end = start + length;
-  if (end > r.len) throw RangeError(`index out of range: ${r.pos} + ${length || 1} > ${r.len}`);
-  const buf = r.buf;
+  let end = start + length;
+  if (end > r.len) {
+    // Reader.bytes() refuses a string past the end; BufferReader.string() cuts it short.
+    if (!(r instanceof protobuf.BufferReader)) throw RangeError(`index out of range: ${start} + ${length || 1} > ${r.len}`);
+    end = r.len;
+  }
+  let hash = 0;
   for (let i = start; i < end; i++) {
-    if ((buf[i] as number) >= 0x80) {
+    const c = buf[i] as number;
+    if (c >= 0x80) {
       r.pos = before;
       return r.string();
     }
+    hash = (Math.imul(hash, 31) + c) | 0;
   }
   r.pos = end;
-  return length === 0 ? '' : latin1Slice.call(buf, start, end);
+  const n = end - start;
+  if (n === 0) return '';
+  if (n > STRING_CACHE_MAX_BYTES) return latin1Slice.call(buf, start, end);
+  const slot = hash & (STRING_CACHE_SLOTS - 1);
+  const cached = stringCache[slot];
+  if (cached !== undefined && cached.length === n && sameAscii(cached, buf, start)) return cached;
+  const s = latin1Slice.call(buf, start, end);
+  stringCache[slot] = s;
+  return s;
 }
 
 function int64ToNumber(value: number | { low: number; high: number }): number {
@@ -437,9 +475,14 @@ function decodeMessage(plan: MessagePlan, r: protobuf.Reader, length: number | u
     outerLen = r.len;
     r.len = end;
   }
-  // The JSON value of each field by declaration index, so keys come out in declaration order
-  // whatever the order on the wire; a later occurrence of a singular field replaces an earlier one.
-  const values: unknown[] = new Array<unknown>(plan.fields.length);
+  // Fields go into `json` as they arrive. Encoders write in field-number order, which is the
+  // declaration order (the JSON key order) unless a .proto says otherwise, so the keys usually come
+  // out in order already. A field that arrives after a later one, or a singular field that arrives
+  // again (replacing the earlier value, or clearing it when the new one is a zero), sets
+  // `outOfOrder`, and the keys are put back in declaration order at the end.
+  const json: Plain = {};
+  let lastIndex = -1;
+  let outOfOrder = false;
   let any = false;
   while (r.pos < end) {
     const tag = r.uint32();
@@ -448,60 +491,67 @@ function decodeMessage(plan: MessagePlan, r: protobuf.Reader, length: number | u
       (r as SkippingReader).skipType(tag & 7, depth);
       continue;
     }
+    if (f.index < lastIndex || (f.index === lastIndex && f.shape < Shape.repeatedString)) outOfOrder = true;
+    lastIndex = f.index;
     let value: unknown;
     switch (f.shape) {
-      case 'string': {
+      case Shape.string: {
         const s = readString(r);
         value = s === '' && !f.keepsZero ? undefined : s;
         break;
       }
-      case 'bool': {
+      case Shape.bool: {
         const b = r.bool();
         value = !b && !f.keepsZero ? undefined : b;
         break;
       }
-      case 'int32': {
+      case Shape.int32: {
         const n = r.int32();
         value = n === 0 && !f.keepsZero ? undefined : n;
         break;
       }
-      case 'int64': {
+      case Shape.int64: {
         const n = int64ToNumber(r.int64());
         value = n === 0 && !f.keepsZero ? undefined : n;
         break;
       }
-      case 'message':
+      case Shape.message:
         value = decodeMessageValue(f.message!, r, depth + 1);
         break;
-      case 'repeatedString':
-      case 'repeatedMessage': {
-        let list = values[f.index] as unknown[] | undefined;
+      case Shape.repeatedString:
+      case Shape.repeatedMessage: {
+        let list = json[f.jsonName] as unknown[] | undefined;
         if (list === undefined) list = [];
         // Elements are kept even when empty: their position is their identity.
-        list.push(f.shape === 'repeatedString' ? readString(r) : (decodeMessageValue(f.message!, r, depth + 1) ?? {}));
+        list.push(f.shape === Shape.repeatedString ? readString(r) : (decodeMessageValue(f.message!, r, depth + 1) ?? {}));
         value = list;
         break;
       }
-      case 'stringMap':
-      case 'bytesMap':
+      case Shape.stringMap:
+      case Shape.bytesMap:
         // Map values are kept even when empty: a key with an empty value is still a key.
-        value = readMapEntry(f.shape === 'bytesMap', (values[f.index] as Plain | undefined) ?? {}, r, end, depth);
+        value = readMapEntry(f.shape === Shape.bytesMap, (json[f.jsonName] as Plain | undefined) ?? {}, r, end, depth);
         break;
     }
-    values[f.index] = value;
-    if (value !== undefined) any = true;
+    if (value !== undefined) {
+      json[f.jsonName] = value;
+      any = true;
+    } else if (outOfOrder) {
+      // An omitted value replacing an earlier one; the reordering below drops the key.
+      json[f.jsonName] = undefined;
+    }
   }
   if (length !== undefined) {
     if (r.pos !== end) throw RangeError('index out of range');
     r.len = outerLen;
   }
-  if (!any) return undefined;
-  let json: Plain | undefined;
+  if (!outOfOrder) return any ? json : undefined;
+  let ordered: Plain | undefined;
   for (const f of plan.fields) {
-    const value = values[f.index];
-    if (value !== undefined) (json ??= {})[f.jsonName] = value;
+    const value = json[f.jsonName];
+    if (value !== undefined) (ordered ??= {})[f.jsonName] = value;
   }
-  return json;
+  return ordered;
 }
 
 /** A message field's value: IntOrString as its number or string, else the message's JSON form. */
