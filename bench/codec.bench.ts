@@ -9,9 +9,37 @@ import { Bench } from 'tinybench';
 import { decodeObject, encodeObject } from '../proto/api/codec.js';
 import { referenceDecodeObject, referenceEncodeObject } from '../proto/api/codec-reference.js';
 import type { ApiObject } from '../proto/api/object.js';
+import type { Node, Pod } from '../proto/api/types.js';
 import { benchNode, benchPod } from './codec-objects.js';
 
 const BENCH_TIME_MS = 1_000;
+/**
+ * Each task cycles through this many copies that differ where real objects differ (name, uid,
+ * IPs, container IDs), so string caches see unique strings as well as recurring ones.
+ */
+const VARIANTS = 64;
+
+function podVariant(i: number): Pod {
+  const name = `web-7d4b9c8f6d-${i.toString(36).padStart(5, 'q')}`;
+  return {
+    ...benchPod,
+    metadata: { ...benchPod.metadata, name, uid: `6f1c3f9e-8a9b-4c1e-9d6a-${(1e11 + i).toString(16)}` },
+    status: {
+      ...benchPod.status,
+      podIP: `10.244.${i % 250}.${(i * 7) % 250}`,
+      containerStatuses: benchPod.status?.containerStatuses?.map((c) => ({ ...c, containerID: `containerd://${i.toString(16).padStart(64, 'c')}` })),
+    },
+  };
+}
+
+function nodeVariant(i: number): Node {
+  const name = `node-${1000 + i}`;
+  return {
+    ...benchNode,
+    metadata: { ...benchNode.metadata, name, uid: `1a2b3c4d-5e6f-4a7b-8c9d-${(1e11 + i).toString(16)}`, labels: { ...benchNode.metadata.labels, 'kubernetes.io/hostname': name } },
+    status: { ...benchNode.status, addresses: [{ type: 'InternalIP', address: `10.0.${i % 250}.${(i * 3) % 250}` }, { type: 'Hostname', address: name }] },
+  };
+}
 
 interface Codec {
   readonly encode: (obj: ApiObject) => Uint8Array;
@@ -24,24 +52,29 @@ const codecs: Readonly<Record<'old' | 'new', Codec>> = {
 
 let sink = 0;
 const bench = new Bench({ time: BENCH_TIME_MS, warmup: true });
-for (const obj of [benchPod, benchNode] as ApiObject[]) {
-  const buffer = encodeObject(obj);
-  const plain = new Uint8Array(buffer);
-  if (!Buffer.from(referenceEncodeObject(obj)).equals(Buffer.from(buffer))) throw new Error(`${obj.kind}: the codecs disagree`);
+const sets: readonly (readonly ApiObject[])[] = [Array.from({ length: VARIANTS }, (_, i) => podVariant(i)), Array.from({ length: VARIANTS }, (_, i) => nodeVariant(i))];
+for (const objects of sets) {
+  const kind = objects[0]!.kind;
+  const buffers = objects.map((obj) => encodeObject(obj));
+  const plains = buffers.map((b) => new Uint8Array(b));
+  objects.forEach((obj, i) => {
+    if (!Buffer.from(referenceEncodeObject(obj)).equals(Buffer.from(buffers[i]!))) throw new Error(`${kind}: the codecs disagree`);
+  });
   for (const version of ['old', 'new'] as const) {
     const codec = codecs[version];
+    let i = 0;
     bench
-      .add(`${obj.kind} encode ${version}`, () => {
-        sink += codec.encode(obj).length;
+      .add(`${kind} encode ${version}`, () => {
+        sink += codec.encode(objects[i++ % VARIANTS]!).length;
       })
-      .add(`${obj.kind} decode (Buffer) ${version}`, () => {
-        sink += codec.decode(obj.kind, buffer).kind.length;
+      .add(`${kind} decode (Buffer) ${version}`, () => {
+        sink += codec.decode(kind, buffers[i++ % VARIANTS]!).kind.length;
       })
-      .add(`${obj.kind} decode (Uint8Array) ${version}`, () => {
-        sink += codec.decode(obj.kind, plain).kind.length;
+      .add(`${kind} decode (Uint8Array) ${version}`, () => {
+        sink += codec.decode(kind, plains[i++ % VARIANTS]!).kind.length;
       });
   }
-  console.log(`${obj.kind}: ${buffer.length} bytes`);
+  console.log(`${kind}: ${buffers[0]!.length} bytes`);
 }
 
 await bench.run();

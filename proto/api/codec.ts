@@ -199,8 +199,9 @@ interface FieldPlan {
   readonly jsonName: string;
   /** Position in the message's declaration order, which is also the JSON key order. */
   readonly index: number;
-  /** The wire tag written before each value (for maps: before each entry). */
+  /** The wire tag written before each value (for maps: before each entry), and its varint size. */
   readonly tag: number;
+  readonly tagSize: number;
   /** proto3 `optional`: a zero is kept when decoding. */
   readonly keepsZero: boolean;
   /** The nested message, for Shape.message and Shape.repeatedMessage. */
@@ -282,6 +283,7 @@ function planField(type: protobuf.Type, field: protobuf.Field, index: number): F
     jsonName: jsonNameOf(field),
     index,
     tag: ((field.id << 3) | wireType) >>> 0,
+    tagSize: varint32Size(((field.id << 3) | wireType) >>> 0),
     keepsZero: tracksPresence(field),
     message: messageType === undefined ? undefined : planOf(messageType),
     path: `${type.fullName}.${field.name}`,
@@ -306,31 +308,80 @@ type Int64Value = Parameters<protobuf.Writer['int64']>[0];
 /** protobufjs' Long (from the `long` package), as Type.fromObject uses it for int64 fields. */
 const Long = protobuf.util.Long as unknown as { fromValue(value: unknown, unsigned: boolean): Int64Value };
 
-function encodeMessage(plan: MessagePlan, json: Plain, w: protobuf.Writer): void {
+// Two passes over the JSON form: the first sizes every string and nested message, the second
+// writes into one buffer of the total size, so there is no protobufjs Writer and its list of
+// operations per value. The first pass records, in the order the second meets them, each string's
+// UTF-8 length and each nested message's or map entry's length (`lengths`), and each bytes value
+// as protobufjs' own Writer encodes it (`chunks`): the passes walk the same fields in the same order
+// and coerce values the same way, so the second only replays.
+
+interface Encoding {
+  readonly lengths: number[];
+  readonly chunks: Uint8Array[];
+  nextLength: number;
+  nextChunk: number;
+}
+
+function varint32Size(value: number): number {
+  return value < 0x80 ? 1 : value < 0x4000 ? 2 : value < 0x200000 ? 3 : value < 0x10000000 ? 4 : 5;
+}
+
+/** protobufjs' utf8.length, which agrees with Buffer.byteLength (a lone surrogate is 3 bytes). */
+function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if ((c & 0xfc00) === 0xd800 && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
+      i++;
+      n += 4;
+    } else n += 3;
+  }
+  return n;
+}
+
+/** Writer.int32(): a negative value is a 10-byte varint of its 64-bit two's complement. */
+function int32Size(value: number): number {
+  return value < 0 ? 10 : varint32Size(value);
+}
+
+/** The 64-bit value Type.fromObject made (Long.fromValue) and Writer.int64() wrote (LongBits.from). */
+function int64Bits(value: unknown): protobuf.util.LongBits {
+  return protobuf.util.LongBits.from(Long.fromValue(value, false));
+}
+
+function sizeString(s: string, e: Encoding): number {
+  const n = utf8Length(s);
+  e.lengths.push(n);
+  return varint32Size(n) + n;
+}
+
+function sizeMessage(plan: MessagePlan, json: Plain, e: Encoding): number {
+  let size = 0;
   for (const f of plan.encodeOrder) {
     const value = json[f.jsonName];
     if (value === undefined || value === null) continue;
     switch (f.shape) {
       case Shape.string:
-        w.uint32(f.tag).string(String(value));
+        size += f.tagSize + sizeString(String(value), e);
         break;
       case Shape.bool:
-        w.uint32(f.tag).bool(Boolean(value));
+        size += f.tagSize + 1;
         break;
       case Shape.int32:
         // `| 0` is fromObject's own coercion (ToInt32), not a number check.
-        w.uint32(f.tag).int32((value as number) | 0);
+        size += f.tagSize + int32Size((value as number) | 0);
         break;
       case Shape.int64:
-        w.uint32(f.tag).int64(Long.fromValue(value, false));
+        size += f.tagSize + int64Bits(value).length();
         break;
       case Shape.message:
-        encodeMessageValue(f.message!, value, w.uint32(f.tag).fork());
-        w.ldelim();
+        size += f.tagSize + sizeNested(f.message!, value, e);
         break;
       case Shape.repeatedString:
         if (!Array.isArray(value)) break;
-        for (let i = 0; i < value.length; i++) w.uint32(f.tag).string(String(value[i]));
+        for (let i = 0; i < value.length; i++) size += f.tagSize + sizeString(String(value[i]), e);
         break;
       case Shape.repeatedMessage:
         if (!Array.isArray(value)) break;
@@ -338,37 +389,164 @@ function encodeMessage(plan: MessagePlan, json: Plain, w: protobuf.Writer): void
           const element: unknown = value[i];
           // A hole (not an undefined element) reached fromObject as a missing element, which it refused.
           if (element === undefined && !(i in value)) throw TypeError(`${f.path}: object expected`);
-          encodeMessageValue(f.message!, element, w.uint32(f.tag).fork());
-          w.ldelim();
+          size += f.tagSize + sizeNested(f.message!, element, e);
         }
         break;
       case Shape.stringMap:
-        if (!isPlain(value)) break;
-        for (const key of Object.keys(value)) {
-          if (key === '__proto__') continue;
-          w.uint32(f.tag).fork().uint32(10).string(key).uint32(18).string(String(value[key])).ldelim();
-        }
-        break;
       case Shape.bytesMap:
         if (!isPlain(value)) break;
         for (const key of Object.keys(value)) {
           if (key === '__proto__') continue;
-          const bytes = bytesOf(value[key]);
-          if (bytes !== undefined) w.uint32(f.tag).fork().uint32(10).string(key).uint32(18).bytes(bytes).ldelim();
+          // Lengths in the order the writer reads them: key, value (strings only), entry.
+          let keySize: number;
+          let valueSize: number;
+          if (f.shape === Shape.stringMap) {
+            keySize = sizeString(key, e);
+            valueSize = sizeString(String(value[key]), e);
+          } else {
+            const bytes = bytesOf(value[key]);
+            if (bytes === undefined) continue;
+            keySize = sizeString(key, e);
+            // Length and bytes, exactly as Writer.bytes() writes them.
+            const chunk = protobuf.Writer.create().bytes(bytes).finish();
+            e.chunks.push(chunk);
+            valueSize = chunk.length;
+          }
+          const entry = 1 + keySize + 1 + valueSize;
+          e.lengths.push(entry);
+          size += f.tagSize + varint32Size(entry) + entry;
         }
         break;
     }
   }
+  return size;
 }
 
-/** The body of a message field: IntOrString from a number or a string; a non-object is an empty message. */
-function encodeMessageValue(plan: MessagePlan, value: unknown, w: protobuf.Writer): void {
+/** A nested message with its length: a slot for the length is taken before its fields'. */
+function sizeNested(plan: MessagePlan, value: unknown, e: Encoding): number {
+  const slot = e.lengths.length;
+  e.lengths.push(0);
+  let size: number;
   if (plan.intOrString) {
-    if (typeof value === 'number') w.uint32(8).int32(value | 0);
-    else if (typeof value === 'string') w.uint32(18).string(value);
-    return;
+    if (typeof value === 'number') size = 1 + int32Size(value | 0);
+    else if (typeof value === 'string') size = 1 + sizeString(value, e);
+    else size = 0;
+  } else {
+    size = sizeMessage(plan, isPlain(value) ? value : EMPTY, e);
   }
-  encodeMessage(plan, isPlain(value) ? value : EMPTY, w);
+  e.lengths[slot] = size;
+  return varint32Size(size) + size;
+}
+
+function writeVarint32(value: number, out: Uint8Array, pos: number): number {
+  while (value > 0x7f) {
+    out[pos++] = (value & 0x7f) | 0x80;
+    value >>>= 7;
+  }
+  out[pos++] = value;
+  return pos;
+}
+
+/** protobufjs' writeVarint64. */
+function writeVarint64(lo: number, hi: number, out: Uint8Array, pos: number): number {
+  while (hi) {
+    out[pos++] = (lo & 0x7f) | 0x80;
+    lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+    hi >>>= 7;
+  }
+  while (lo > 0x7f) {
+    out[pos++] = (lo & 0x7f) | 0x80;
+    lo >>>= 7;
+  }
+  out[pos++] = lo;
+  return pos;
+}
+
+function writeInt32(value: number, out: Uint8Array, pos: number): number {
+  return value < 0 ? writeVarint64(value >>> 0, 0xffffffff, out, pos) : writeVarint32(value, out, pos);
+}
+
+/** As BufferWriter.string(): protobufjs' UTF-8 for fewer than 40 characters, Buffer's for more. */
+function writeString(s: string, out: Buffer, pos: number, e: Encoding): number {
+  const n = e.lengths[e.nextLength++] as number;
+  pos = writeVarint32(n, out, pos);
+  if (n === 0) return pos;
+  if (s.length < 40) protobuf.util.utf8.write(s, out, pos);
+  else out.write(s, pos, n, 'utf8');
+  return pos + n;
+}
+
+function writeMessage(plan: MessagePlan, json: Plain, out: Buffer, pos: number, e: Encoding): number {
+  for (const f of plan.encodeOrder) {
+    const value = json[f.jsonName];
+    if (value === undefined || value === null) continue;
+    switch (f.shape) {
+      case Shape.string:
+        pos = writeString(String(value), out, writeVarint32(f.tag, out, pos), e);
+        break;
+      case Shape.bool:
+        pos = writeVarint32(f.tag, out, pos);
+        out[pos++] = value ? 1 : 0;
+        break;
+      case Shape.int32:
+        pos = writeInt32((value as number) | 0, out, writeVarint32(f.tag, out, pos));
+        break;
+      case Shape.int64: {
+        const bits = int64Bits(value);
+        pos = writeVarint64(bits.lo, bits.hi, out, writeVarint32(f.tag, out, pos));
+        break;
+      }
+      case Shape.message:
+        pos = writeNested(f.message!, value, out, writeVarint32(f.tag, out, pos), e);
+        break;
+      case Shape.repeatedString:
+        if (!Array.isArray(value)) break;
+        for (let i = 0; i < value.length; i++) pos = writeString(String(value[i]), out, writeVarint32(f.tag, out, pos), e);
+        break;
+      case Shape.repeatedMessage:
+        if (!Array.isArray(value)) break;
+        for (let i = 0; i < value.length; i++) pos = writeNested(f.message!, value[i], out, writeVarint32(f.tag, out, pos), e);
+        break;
+      case Shape.stringMap:
+      case Shape.bytesMap:
+        if (!isPlain(value)) break;
+        for (const key of Object.keys(value)) {
+          if (key === '__proto__') continue;
+          if (f.shape === Shape.bytesMap && bytesOf(value[key]) === undefined) continue;
+          pos = writeVarint32(f.tag, out, pos);
+          // The entry's length was recorded after its key's and value's lengths.
+          const keyLength = e.nextLength;
+          e.nextLength++;
+          if (f.shape === Shape.stringMap) e.nextLength++;
+          pos = writeVarint32(e.lengths[e.nextLength++] as number, out, pos);
+          const afterEntry = e.nextLength;
+          e.nextLength = keyLength;
+          out[pos++] = 10;
+          pos = writeString(key, out, pos, e);
+          out[pos++] = 18;
+          if (f.shape === Shape.stringMap) {
+            pos = writeString(String(value[key]), out, pos, e);
+          } else {
+            const chunk = e.chunks[e.nextChunk++] as Uint8Array;
+            out.set(chunk, pos);
+            pos += chunk.length;
+          }
+          e.nextLength = afterEntry;
+        }
+        break;
+    }
+  }
+  return pos;
+}
+
+function writeNested(plan: MessagePlan, value: unknown, out: Buffer, pos: number, e: Encoding): number {
+  pos = writeVarint32(e.lengths[e.nextLength++] as number, out, pos);
+  if (plan.intOrString) {
+    if (typeof value === 'number') return writeInt32(value | 0, out, writeVarint32(8, out, pos));
+    if (typeof value === 'string') return writeString(value, out, writeVarint32(18, out, pos), e);
+    return pos;
+  }
+  return writeMessage(plan, isPlain(value) ? value : EMPTY, out, pos, e);
 }
 
 /**
@@ -387,10 +565,14 @@ function bytesOf(value: unknown): Uint8Array | undefined {
 
 export function encodeObject(obj: ApiObject): Uint8Array {
   const plan = planOfKind(obj.kind);
-  const w = protobuf.Writer.create();
+  const e: Encoding = { lengths: [], chunks: [], nextLength: 0, nextChunk: 0 };
   // ApiObject is an interface without an index signature; the walk reads it by field name.
-  encodeMessage(plan, obj as unknown as Plain, w);
-  return w.finish();
+  const json = obj as unknown as Plain;
+  // Buffer.allocUnsafe, as BufferWriter.finish() allocates (small ones share Node's pool).
+  const out = Buffer.allocUnsafe(sizeMessage(plan, json, e));
+  const end = writeMessage(plan, json, out, 0, e);
+  if (end !== out.length) throw new CodecError(`encoding ${obj.kind} wrote ${end} bytes, sized ${out.length}: the two passes disagree`);
+  return out;
 }
 
 // ---- bytes → JSON form ----
