@@ -120,15 +120,15 @@ export function knownStoredBytes(obj: ApiObject): Uint8Array | undefined {
   return storedBytesByObject.get(obj);
 }
 
-/** `obj` at `revision`, remembered as the object whose stored bytes are `bytes`. */
-function withStoredBytes(obj: ApiObject, revision: number, bytes: Uint8Array): ApiObject {
-  const result = withMeta(obj, { ...obj.metadata, resourceVersion: String(revision) });
-  storedBytesByObject.set(result, bytes);
-  return result;
+function atRevision(obj: ApiObject, revision: number): ApiObject {
+  return withMeta(obj, { ...obj.metadata, resourceVersion: String(revision) });
 }
 
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && Buffer.compare(a, b) === 0;
+/** `obj` at `revision`, remembered as the object whose stored bytes are `bytes`. */
+function withStoredBytes(obj: ApiObject, revision: number, bytes: Uint8Array): ApiObject {
+  const result = atRevision(obj, revision);
+  storedBytesByObject.set(result, bytes);
+  return result;
 }
 
 /** JSON with object keys sorted, so two objects that differ only in key order compare equal. */
@@ -214,7 +214,7 @@ export class Registry {
     } catch (err) {
       throw new ApiError(StatusReason.InternalError, `a stored ${h.kind} does not decode: ${(err as Error).message}`, [], undefined, { cause: err });
     }
-    return answer ? withStoredBytes(obj, value.modRevision, value.raw) : withMeta(obj, { ...obj.metadata, resourceVersion: String(value.modRevision) });
+    return answer ? withStoredBytes(obj, value.modRevision, value.raw) : atRevision(obj, value.modRevision);
   }
 
   /** The bytes stored for an object: resourceVersion is the key's mod revision, never stored. */
@@ -222,7 +222,6 @@ export class Registry {
     const { resourceVersion: _rv, ...meta } = obj.metadata;
     return h.encode(withMeta(obj, meta));
   }
-
 
   private validated(h: KindHandler, obj: ApiObject, old?: ApiObject): ApiObject {
     const defaulted = h.defaults(obj);
@@ -426,10 +425,10 @@ export class Registry {
       // An update that changes nothing is not written (Kubernetes answers with the current version).
       // Equal bytes are the same object (Kubernetes compares the encodings too); bytes of the same
       // length may still be the same object with its map entries (labels, annotations) reordered.
-      if (bytes.byteLength === value.raw.byteLength && (sameBytes(bytes, value.raw) || contentOf(next) === contentOf(current))) return current;
+      if (bytes.byteLength === value.raw.byteLength && (Buffer.compare(bytes, value.raw) === 0 || contentOf(next) === contentOf(current))) return current;
       const finished = next.metadata.deletionTimestamp !== undefined && (next.metadata.finalizers ?? []).length === 0 && !isGracefulPod(h, next);
       const outcome = finished ? await this.storage.compareAndDelete(key, value.modRevision) : await this.storage.compareAndPut(key, bytes, value.modRevision);
-      if (outcome.ok) return finished ? withMeta(next, { ...next.metadata, resourceVersion: String(outcome.revision) }) : withStoredBytes(next, outcome.revision, bytes);
+      if (outcome.ok) return finished ? atRevision(next, outcome.revision) : withStoredBytes(next, outcome.revision, bytes);
       if (expected !== undefined) {
         if (outcome.current === undefined) throw notFound(h.plural, namespace, name);
         throw this.conflict(h, namespace, name, expected, outcome.current.modRevision);
