@@ -163,7 +163,6 @@ export class LeaderElector {
         await sleep(this.retryPeriodMs, signal);
         if (signal.aborted) break;
         if (await this.tryAcquireOrRenew()) continue;
-        if (this.leading !== leading) break;
         const held = this.observedHolder !== '' && this.observedHolder !== this.opts.identity;
         if (held || this.now() - this.lastRenewAt >= this.renewDeadlineMs) break;
       }
