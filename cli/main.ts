@@ -51,7 +51,7 @@ commands:
                                         run a node agent: pods bound to NODE as containers through containerd
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
                                         write throughput and latency of a three-master cluster
-  bench watch [--watchers N] [--rate R] [--seconds S]
+  bench watch [--watchers N] [--rate R] [--seconds S] [--warmup S]
                                         watch fanout: N node watchers on one master, R pods/s written via another
   bench podstart [--pods N] [--in-process]
                                         pod start latency through a real containerd: create to Running
