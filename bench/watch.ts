@@ -37,8 +37,6 @@ interface WriteOutcome {
   readonly acked: readonly string[];
   readonly failed: number;
   readonly firstError: string | undefined;
-  /** The call's latency, when it returned (a call that failed as a whole has none). */
-  readonly latencyMs: number | undefined;
   /** When it returned or failed. */
   readonly at: number;
 }
@@ -46,6 +44,7 @@ interface WriteOutcome {
 /**
  * Creates pods through `writer` at `rate` per second for `seconds`, one bulk create per
  * WRITE_TICK_MS, each pod on node `node-(n % watchers)` and stamped with when it was sent.
+ * Returns the latencies of the calls that returned (one failed as a whole has none), sorted.
  */
 async function writePhase(
   writer: ApiClient,
@@ -54,7 +53,7 @@ async function writePhase(
   watchers: number,
   prefix: string,
   onWrite: (outcome: WriteOutcome) => void,
-): Promise<{ written: number; elapsedSeconds: number; writeP99Ms: number }> {
+): Promise<{ written: number; elapsedSeconds: number; latencies: number[] }> {
   let written = 0;
   const latencies: number[] = [];
   const perTick = Math.max(1, Math.round((rate * WRITE_TICK_MS) / 1000));
@@ -91,16 +90,16 @@ async function writePhase(
               firstError ??= `${x.error.codeName}: ${x.error.message}`;
             }
           });
-          onWrite({ acked, failed, firstError, latencyMs: at - sentAt, at });
+          onWrite({ acked, failed, firstError, at });
         },
-        (err: unknown) => onWrite({ acked: [], failed: batch.length, firstError: (err as Error).message, latencyMs: undefined, at: now() }),
+        (err: unknown) => onWrite({ acked: [], failed: batch.length, firstError: (err as Error).message, at: now() }),
       ),
     );
     if (inflight.length > MAX_INFLIGHT_WRITES) await inflight.shift();
   }
   await Promise.all(inflight);
   latencies.sort((a, b) => a - b);
-  return { written, elapsedSeconds: (performance.now() - start) / 1000, writeP99Ms: Number(percentile(latencies, 99).toFixed(2)) };
+  return { written, elapsedSeconds: (performance.now() - start) / 1000, latencies };
 }
 
 function now(): number {
@@ -185,7 +184,6 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     let streamErrors = 0;
     const deliveredAt = new Map<string, number>();
     const ackedAt = new Map<string, number>();
-    const writeLatencies: number[] = [];
     const connections = Math.ceil(watchers / WATCHERS_PER_CONNECTION);
     for (let c = 0; c < connections; c++) clients.push(cluster.api([watchMaster.name]));
     const watching = Array.from({ length: watchers }, async (_, i) => {
@@ -221,10 +219,9 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     const measured = await writePhase(writer, seconds, rate, watchers, MEASURED_PREFIX, (outcome) => {
       writeErrors += outcome.failed;
       firstWriteError ??= outcome.firstError;
-      if (outcome.latencyMs !== undefined) writeLatencies.push(outcome.latencyMs);
       for (const name of outcome.acked) ackedAt.set(name, outcome.at);
     });
-    const written = measured.written;
+    const { written, latencies: writeLatencies } = measured;
     const elapsed = measured.elapsedSeconds;
     const drainUntil = performance.now() + DRAIN_MS;
     // Every acknowledged write must arrive; a write that failed (outcome unknown) may arrive too.
@@ -242,7 +239,6 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
 
     const loops = await Promise.all(cluster.members.map(async (m) => ({ [m.name]: (await fetchStatus(m.listen)).eventLoopDelayMs })));
     latencies.sort((a, b) => a - b);
-    writeLatencies.sort((a, b) => a - b);
     // After the writer's acknowledgement: the watch path alone (an event that beat the ack counts 0).
     const afterAck = [...deliveredAt].map(([name, t]) => Math.max(0, t - (ackedAt.get(name) ?? t))).sort((a, b) => a - b);
     const result: WatchBenchResult = {
@@ -264,7 +260,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
-    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm?.writeP99Ms, writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops) })}\n`);
+    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm === undefined ? undefined : Number(percentile(warm.latencies, 99).toFixed(2)), writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops) })}\n`);
     return result.missing === 0 && result.duplicates === 0 && streamErrors === 0 ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
