@@ -38,7 +38,7 @@ import { parseFieldSelector, parseLabelSelector, SelectorParseError, Unsupported
 import { RpcServer, isRpcUpgrade, type CallContext, type TypedServerStreamSink } from './rpc/server.js';
 import { RpcError, StatusCode } from './rpc/status.js';
 import { CacheNotReadyError, CacheReinitializedError, CacheStoppedError, ResourceExpiredError, TooLargeResourceVersionError, WatcherTooSlowError } from './watch/errors.js';
-import type { CacheFilter } from './watch/events.js';
+import type { CacheFilter, Selectable } from './watch/events.js';
 import { WatchCache } from './watch/watch-cache.js';
 
 /** How long a watch waits for a full connection buffer to drain before it is closed as slow. */
@@ -173,10 +173,10 @@ export class ApiServer {
       logger: opts.logger,
     });
     for (const k of opts.kinds) {
-      const indexes: Record<string, (obj: ApiObject) => string | undefined> = {
-        'metadata.namespace': (obj) => obj.metadata.namespace,
+      const indexes: Record<string, (obj: Selectable) => string | undefined> = {
+        'metadata.namespace': (obj) => obj.namespace,
       };
-      if (k.selectableFieldNames.includes('spec.nodeName')) indexes['spec.nodeName'] = (obj) => k.selectableFields(obj)['spec.nodeName'];
+      if (k.selectableFieldNames.includes('spec.nodeName')) indexes['spec.nodeName'] = (obj) => obj.fields['spec.nodeName'];
       this.caches.set(
         k.kind,
         new WatchCache<ApiObject>({
@@ -184,6 +184,7 @@ export class ApiServer {
           prefix: utf8(kindPrefix(k.plural)),
           typeMeta: { apiVersion: k.apiVersion, kind: k.kind },
           decode: (kv) => k.decode(kv.value),
+          selectable: (obj) => ({ namespace: obj.metadata.namespace, labels: obj.metadata.labels, fields: k.selectableFields(obj) }),
           indexes,
           clock: opts.clock,
           logger: opts.logger,
@@ -273,16 +274,15 @@ export class ApiServer {
   }
 
   /**
-   * A request's namespace, label and field selectors as one predicate, and the cache index that
-   * narrows it. The object's selectable fields are computed only when a field selector needs them
-   * (the predicate runs once per event per matching watcher).
+   * A request's namespace, label and field selectors as one predicate over objects (for the store's
+   * reads) and one over what the watch cache keeps of them, and the cache index that narrows it. The
+   * object's selectable fields are computed only when a field selector needs them.
    */
   private filterOf(k: ServedKind, req: { namespace: string; labelSelector: string; fieldSelector: string }): {
-    /** The whole filter, for reads that do not use the index. */
+    /** The whole filter, for reads from the store. */
     predicate: (obj: ApiObject) => boolean;
-    index?: { name: string; value: string };
-    /** What is left to check once the index has matched. */
-    indexedPredicate: (obj: ApiObject) => boolean;
+    /** The cache's filter: an index, and what is left to check once it has matched (undefined: nothing). */
+    cacheFilter: CacheFilter;
   } {
     const labels = parseLabelSelector(req.labelSelector);
     const fields = parseFieldSelector(req.fieldSelector, k.selectableFieldNames, k.kind);
@@ -292,23 +292,26 @@ export class ApiServer {
     const nodeIndexed = node !== undefined && k.selectableFieldNames.includes('spec.nodeName');
     // A node agent's `spec.nodeName=N` is answered by the index alone: no per-event field check.
     const onlyNodeField = nodeIndexed && fields.requirements.length === 1;
-    const make = (checkFields: boolean) => (obj: ApiObject): boolean =>
+    const checkFields = fields.requirements.length > 0;
+    const predicate = (obj: ApiObject): boolean =>
       (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (!checkFields || fields.matches(k.selectableFields(obj)));
-    const predicate = make(fields.requirements.length > 0);
-    if (nodeIndexed) return { predicate, index: { name: 'spec.nodeName', value: node }, indexedPredicate: make(!onlyNodeField) };
-    if (namespace !== '') return { predicate, index: { name: 'metadata.namespace', value: namespace }, indexedPredicate: predicate };
-    return { predicate, indexedPredicate: predicate };
+    const cachePredicate = (checkNamespace: boolean, checkFields: boolean): CacheFilter['predicate'] =>
+      !checkNamespace && noLabels && !checkFields
+        ? undefined
+        : (obj: Selectable): boolean => (!checkNamespace || obj.namespace === namespace) && (noLabels || labels.matches(obj.labels)) && (!checkFields || fields.matches(obj.fields));
+    if (nodeIndexed) return { predicate, cacheFilter: { index: { name: 'spec.nodeName', value: node }, predicate: cachePredicate(namespace !== '', !onlyNodeField) } };
+    if (namespace !== '') return { predicate, cacheFilter: { index: { name: 'metadata.namespace', value: namespace }, predicate: cachePredicate(false, checkFields) } };
+    return { predicate, cacheFilter: { predicate: cachePredicate(false, checkFields) } };
   }
 
   private async list(req: ListRequestMsg): Promise<{ items: StoredObjectMsg[]; resourceVersion: string; continue: string }> {
     const k = this.served(req.kind);
-    const { predicate, index, indexedPredicate } = this.filterOf(k, req);
+    const { predicate, cacheFilter } = this.filterOf(k, req);
     if (req.resourceVersion === '0') {
-      const cache = this.caches.get(k.kind)!;
-      const filter: CacheFilter<ApiObject> = { ...(index !== undefined ? { index } : {}), predicate: indexedPredicate };
-      const listed = cache.list(filter);
+      const listed = this.caches.get(k.kind)!.list(cacheFilter);
       const items = req.limit > 0 ? listed.items.slice(0, req.limit) : listed.items;
-      return { items: items.map((o) => this.stored(k.kind, o)), resourceVersion: String(listed.revision), continue: '' };
+      // The cache's bytes are what the store holds: stored() without decoding and encoding again.
+      return { items: items.map((c) => ({ raw: c.raw.value, resourceVersion: String(c.raw.modRevision) })), resourceVersion: String(listed.revision), continue: '' };
     }
     if (req.resourceVersion !== '') rvParam(req.resourceVersion, 'resourceVersion');
     const r = await this.registry.list(k.kind, {
@@ -340,12 +343,12 @@ export class ApiServer {
 
   private async watch(req: WatchRequestMsg, ctx: CallContext, sink: TypedServerStreamSink<WatchEventMsg>): Promise<void> {
     const k = this.served(req.kind);
-    const { index, indexedPredicate } = this.filterOf(k, req);
+    const { cacheFilter } = this.filterOf(k, req);
     const fromRevision = rvParam(req.resourceVersion, 'resourceVersion');
     const cache = this.caches.get(k.kind)!;
     const watcher = cache.watch({
       ...(fromRevision !== undefined ? { fromRevision } : {}),
-      filter: { ...(index !== undefined ? { index } : {}), predicate: indexedPredicate },
+      filter: cacheFilter,
       bookmarks: req.allowBookmarks,
     });
     const stop = (): void => watcher.cancel();
@@ -359,7 +362,7 @@ export class ApiServer {
           const msg: { type: string; object: StoredObjectMsg } =
             ev.type === 'BOOKMARK'
               ? { type: ev.type, object: { raw: empty, resourceVersion: String(ev.revision) } }
-              : { type: ev.type, object: { raw: ev.raw.value, resourceVersion: ev.object.metadata.resourceVersion ?? String(ev.revision) } };
+              : { type: ev.type, object: { raw: ev.raw.value, resourceVersion: String(ev.resourceVersion) } };
           while (!sink.send(msg)) {
             if (ctx.signal.aborted) return;
             const drained = await Promise.race([sink.drained(), new Promise<boolean>((r) => setTimeout(() => r(false), WATCH_DRAIN_TIMEOUT_MS).unref())]);

@@ -10,7 +10,7 @@ import { setFlagsFromString } from 'node:v8';
 import { Bench } from 'tinybench';
 import { WatchCache } from '../apiserver/watch/watch-cache.js';
 import type { CacheWatcher } from '../apiserver/watch/cache-watcher.js';
-import { FakeClock, POD_INDEXES, POD_TYPE_META, type TestPod, memoryLogger, pod, podKey } from '../apiserver/watch/testing.js';
+import { FakeClock, POD_INDEXES, POD_TYPE_META, type TestPod, memoryLogger, pod, podKey, podSelectable } from '../apiserver/watch/testing.js';
 import type { BackendWatcher } from '../store/backend.js';
 import type { KeyValue } from '../store/mvcc/responses.js';
 import type { WatchResponse } from '../store/mvcc/watch.js';
@@ -65,6 +65,7 @@ async function scenario(watcherFilter: 'none' | 'index' | 'predicate'): Promise<
     prefix: encoder.encode('/registry/pods/'),
     typeMeta: POD_TYPE_META,
     decode: (kv) => objects.get(kv.value)!,
+    selectable: podSelectable,
     indexes: POD_INDEXES,
     clock: new FakeClock(),
     logger: memoryLogger(),
@@ -79,7 +80,7 @@ async function scenario(watcherFilter: 'none' | 'index' | 'predicate'): Promise<
         filter:
           watcherFilter === 'index'
             ? { index: { name: 'spec.nodeName', value: nodeName } }
-            : { predicate: (p) => p.spec.nodeName === nodeName },
+            : { predicate: (p) => p.fields['spec.nodeName'] === nodeName },
       }),
     );
   }

@@ -49,7 +49,7 @@ export class CacheWatcher<T extends ApiObject> implements AsyncIterableIterator<
 
   constructor(
     private readonly host: WatcherHost<T>,
-    readonly filter: CompiledFilter<T>,
+    readonly filter: CompiledFilter,
     /** 0 = the current state first, then live changes. */
     readonly fromRevision: number,
     readonly bookmarks: boolean,

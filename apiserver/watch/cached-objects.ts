@@ -60,7 +60,7 @@ export class CachedObjects<T extends ApiObject> {
   }
 
   /** The objects matching `filter`, in key order. */
-  matching(filter: CompiledFilter<T>): CachedObject<T>[] {
+  matching(filter: CompiledFilter): CachedObject<T>[] {
     let keys: readonly string[];
     if (filter.indexPosition >= 0) {
       keys = [...(this.indexes[filter.indexPosition]!.get(filter.indexValue) ?? [])].sort();

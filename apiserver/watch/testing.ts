@@ -7,7 +7,7 @@ import type { Clock } from '../../raft/driver/raft-node.js';
 import type { Logger } from '../../store/logger.js';
 import type { KeyValue } from '../../store/mvcc/responses.js';
 import type { CacheWatcher } from './cache-watcher.js';
-import type { CacheEvent } from './events.js';
+import type { CacheEvent, Selectable } from './events.js';
 
 interface FakeTimer {
   readonly id: number;
@@ -97,9 +97,21 @@ export function decodePod(kv: KeyValue): TestPod {
   return parsed as TestPod;
 }
 
+/** What the cache keeps of a test pod for selectors, as the API server keeps of a real one. */
+export function podSelectable(object: TestPod): Selectable {
+  return {
+    namespace: object.metadata.namespace,
+    labels: object.metadata.labels,
+    fields: {
+      'metadata.name': object.metadata.name ?? '',
+      ...(object.spec.nodeName !== undefined ? { 'spec.nodeName': object.spec.nodeName } : {}),
+    },
+  };
+}
+
 export const POD_INDEXES = {
-  'spec.nodeName': (object: TestPod): string | undefined => object.spec.nodeName,
-  'metadata.namespace': (object: TestPod): string | undefined => object.metadata.namespace,
+  'spec.nodeName': (object: Selectable): string | undefined => object.fields['spec.nodeName'],
+  'metadata.namespace': (object: Selectable): string | undefined => object.namespace,
 };
 
 export interface LogLine {
@@ -121,8 +133,9 @@ export function memoryLogger(): Logger & { readonly lines: LogLine[] } {
 /** "ADDED p1@5" (revision) plus the node for pods, for readable assertions. */
 export function describeEvent(event: CacheEvent<TestPod>): string {
   if (event.type === 'BOOKMARK') return `BOOKMARK @${event.revision}`;
-  const node = event.object.spec.nodeName;
-  return `${event.type} ${event.object.metadata.name}@${event.object.metadata.resourceVersion}${node !== undefined ? ` on ${node}` : ''}`;
+  const object = event.decode();
+  const node = object.spec.nodeName;
+  return `${event.type} ${object.metadata.name}@${object.metadata.resourceVersion}${node !== undefined ? ` on ${node}` : ''}`;
 }
 
 function sleep(ms: number): Promise<'timeout'> {

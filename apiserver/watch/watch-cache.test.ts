@@ -23,6 +23,7 @@ import {
   type TestPod,
   WatchReader,
   decodePod,
+  podSelectable,
   describeEvent,
   encodePod,
   memoryLogger,
@@ -63,6 +64,7 @@ async function newCache(limits: Partial<WatchCacheLimits> = {}, source: Source =
     prefix: utf8('/registry/pods/'),
     typeMeta: POD_TYPE_META,
     decode: decodePod,
+    selectable: podSelectable,
     indexes: POD_INDEXES,
     limits,
     clock,
@@ -125,7 +127,7 @@ describe('initial state and live events', () => {
     await quiet(w);
     const list = cache.list();
     expect(list.revision).toBe(r6);
-    expect(list.items.map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`)).toEqual([`a@${r5}`, `c@${r4}`]);
+    expect(list.items.map((c) => c.decode()).map((p) => `${p.metadata.name}@${p.metadata.resourceVersion}`)).toEqual([`a@${r5}`, `c@${r4}`]);
   });
 
   test('DELETED carries the last state, stamped with the delete revision, and the last stored bytes', async () => {
@@ -136,9 +138,11 @@ describe('initial state and live events', () => {
     const [, del] = await w.events(2, WAIT_MS);
     expect(del?.type).toBe('DELETED');
     if (del?.type !== 'DELETED') return;
-    expect(del.object.spec.nodeName).toBe('n1');
-    expect(del.object.metadata.labels).toEqual({ app: 'web' });
-    expect(del.object.metadata.resourceVersion).toBe(String(deleted));
+    const last = del.decode();
+    expect(last.spec.nodeName).toBe('n1');
+    expect(last.metadata.labels).toEqual({ app: 'web' });
+    expect(last.metadata.resourceVersion).toBe(String(deleted));
+    expect(del.resourceVersion).toBe(deleted);
     expect(del.revision).toBe(deleted);
     expect(del.raw.modRevision).toBe(created);
   });
@@ -213,7 +217,7 @@ describe('resume from a revision', () => {
     const cache = await newCache();
     expect(cache.oldestRevision).toBeLessThan(r1);
     expect(await events(reader(cache, { fromRevision: r1 }), 1)).toEqual([`ADDED later@${r2}`]);
-    expect(cache.list().items.map((p) => p.metadata.name)).toEqual(['early', 'later']);
+    expect(cache.list().items.map((c) => c.decode().metadata.name)).toEqual(['early', 'later']);
     expect(cache.revision).toBeGreaterThanOrEqual(r2);
   });
 
@@ -302,14 +306,14 @@ describe('filters', () => {
     expect(await events(n2, 2)).toEqual([`ADDED p@${moved} on n2`, `DELETED p@${gone} on n2`]);
     await quiet(n1);
     await quiet(n2);
-    expect(cache.list({ index: { name: 'spec.nodeName', value: 'n3' } }).items.map((p) => p.metadata.name)).toEqual(['other']);
+    expect(cache.list({ index: { name: 'spec.nodeName', value: 'n3' } }).items.map((c) => c.decode().metadata.name)).toEqual(['other']);
   });
 
   test('a predicate filter (labels) gets ADDED when an object starts matching and DELETED when it stops', async () => {
     await put(pod('x', { labels: { app: 'web' } }));
     await put(pod('y', { labels: { app: 'db' } }));
     const cache = await newCache();
-    const web = reader(cache, { filter: { predicate: (p) => p.metadata.labels?.['app'] === 'web' } });
+    const web = reader(cache, { filter: { predicate: (p) => p.labels?.['app'] === 'web' } });
     expect((await events(web, 1)).map((e) => e.split('@')[0])).toEqual(['ADDED x']);
     const relabeled = await put(pod('y', { labels: { app: 'web' } }));
     const unlabeled = await put(pod('x', { labels: {} }));
@@ -318,9 +322,9 @@ describe('filters', () => {
     await quiet(web);
     const both = cache.list({
       index: { name: 'metadata.namespace', value: 'default' },
-      predicate: (p) => p.metadata.labels?.['app'] !== undefined,
+      predicate: (p) => p.labels?.['app'] !== undefined,
     });
-    expect(both.items.map((p) => p.metadata.name)).toEqual(['y', 'z']);
+    expect(both.items.map((c) => c.decode().metadata.name)).toEqual(['y', 'z']);
   });
 
   test('a predicate that throws ends its own watcher only', async () => {
@@ -329,7 +333,7 @@ describe('filters', () => {
       fromRevision: cache.revision,
       filter: {
         predicate: (p) => {
-          if (p.metadata.name === 'bad') throw new Error('predicate bug');
+          if (p.fields['metadata.name'] === 'bad') throw new Error('predicate bug');
           return true;
         },
       },
@@ -480,7 +484,7 @@ describe('losing the store watch', () => {
     const waiting = reader(cache, { fromRevision: r2 });
     clock.advance(cache.limits.relistBackoffMs);
     await cache.waitForRevision(r2);
-    expect(cache.list().items.map((p) => p.metadata.name)).toEqual(['a', 'b']);
+    expect(cache.list().items.map((c) => c.decode().metadata.name)).toEqual(['a', 'b']);
     expect(cache.oldestRevision).toBe(r2);
     const r3 = await put(pod('c'));
     expect(await events(waiting, 1)).toEqual([`ADDED c@${r3}`]);

@@ -15,11 +15,15 @@
 // When the store watch fails the cache lists again and watches again; its watchers are closed
 // with CacheReinitializedError carrying the revision each one is complete up to.
 //
-// Memory: the objects (decoded once, with their stored bytes), plus the ring: up to ringCapacity
-// changes, each a small record pointing at the object versions it joins (a superseded version
-// stays alive while a change in the ring refers to it). For pods of ~2 KB stored and ~6 KB decoded,
-// a full ring of distinct versions of busy objects is up to ~0.8 GB at the default 100,000; a kind
-// with mostly idle objects costs far less. Lower ringCapacity for kinds with big objects.
+// Memory: per object version its stored bytes, what selectors read (namespace, labels, the kind's
+// selectable fields) and its index values; not the decoded object. Each change is decoded once, to
+// compute those, and then dropped: watchers and lists are sent the stored bytes, and a caller that
+// wants an object decodes it again. So the garbage collector marks a few small objects per version
+// instead of a whole object graph (decoded pods kept here made the watching master pause for
+// 50-110 ms every ~2 s in `bench watch`). Plus the ring: up to ringCapacity changes, each a small
+// record pointing at the object versions it joins (a superseded version stays alive while a change
+// in the ring refers to it). For pods of ~2 KB stored, a full ring of distinct versions of busy
+// objects is up to ~0.3 GB at the default 100,000; a kind with mostly idle objects costs far less.
 
 import { Buffer } from 'node:buffer';
 import type { ApiObject } from '../../proto/api/object.js';
@@ -47,10 +51,11 @@ import {
   CacheChange,
   type CacheEvent,
   type CacheFilter,
-  type CachedObject,
+  CachedObject,
+  CachedObjectEvent,
   type CompiledFilter,
   type ObjectEvent,
-  withResourceVersion,
+  type Selectable,
 } from './events.js';
 
 /** Changes kept for watches resuming from a recent resourceVersion (see Memory above). */
@@ -116,8 +121,10 @@ export interface WatchCacheOptions<T extends ApiObject> {
   readonly typeMeta: { readonly apiVersion: string; readonly kind: string };
   /** The object stored at kv (without resourceVersion: the cache sets it). May throw: the key is logged and skipped. */
   decode(kv: KeyValue): T;
+  /** What predicates and indexes read of an object, kept instead of it. May throw, like decode. */
+  selectable(object: T): Selectable;
   /** Named index functions, e.g. 'spec.nodeName'; undefined = the object is in no bucket of that index. */
-  readonly indexes?: Readonly<Record<string, (object: T) => string | undefined>>;
+  readonly indexes?: Readonly<Record<string, (object: Selectable) => string | undefined>>;
   readonly limits?: Partial<WatchCacheLimits>;
   readonly clock: Clock;
   readonly logger: Logger;
@@ -126,13 +133,13 @@ export interface WatchCacheOptions<T extends ApiObject> {
 export interface CacheWatchOptions<T extends ApiObject> {
   /** undefined or 0: the current state as ADDED events, then live changes. N: every change after N. */
   readonly fromRevision?: number;
-  readonly filter?: CacheFilter<T>;
+  readonly filter?: CacheFilter;
   readonly bookmarks?: boolean;
 }
 
 export interface CacheList<T extends ApiObject> {
-  /** Sorted by key. */
-  readonly items: readonly T[];
+  /** Sorted by key; `decode()` an item for the object. */
+  readonly items: readonly CachedObject<T>[];
   /** The cache's revision: the list is the state at it. */
   readonly revision: number;
 }
@@ -155,7 +162,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly indexNames: readonly string[];
-  private readonly indexFunctions: readonly ((object: T) => string | undefined)[];
+  private readonly indexFunctions: readonly ((object: Selectable) => string | undefined)[];
 
   private readonly objects: CachedObjects<T>;
   private ring: EventRing<T>;
@@ -464,9 +471,9 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
 
   private decodeEntry(kv: KeyValue): CachedObject<T> | undefined {
     const key = keyString(kv.key);
-    let object: T;
+    let selectable: Selectable;
     try {
-      object = withResourceVersion(this.options.decode(kv), kv.modRevision);
+      selectable = this.options.selectable(this.options.decode(kv));
     } catch (error) {
       this.decodeFailures_++;
       this.logger.error('watch cache skipped an object it cannot decode', {
@@ -478,12 +485,12 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     }
     const indexValues = this.indexFunctions.map((fn) => {
       try {
-        return fn(object);
+        return fn(selectable);
       } catch {
         return undefined;
       }
     });
-    return { key, object, raw: kv, indexValues };
+    return new CachedObject(key, kv, selectable, indexValues, this.options.decode);
   }
 
   private fanout(change: CacheChange<T>): void {
@@ -564,7 +571,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
 
   // --- Reads and watches ---
 
-  private compile(filter: CacheFilter<T> | undefined): CompiledFilter<T> {
+  private compile(filter: CacheFilter | undefined): CompiledFilter {
     let indexPosition = -1;
     if (filter?.index !== undefined) {
       indexPosition = this.indexNames.indexOf(filter.index.name);
@@ -574,11 +581,11 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
   }
 
   /** The objects matching `filter` as of the cache's revision. Throws CacheNotReadyError, UnknownIndexError. */
-  list(filter?: CacheFilter<T>): CacheList<T> {
+  list(filter?: CacheFilter): CacheList<T> {
     if (!this.ready) throw new CacheNotReadyError('listing the store');
     if (this.revision_ < this.startupHead) throw new CacheNotReadyError(`replaying history up to revision ${this.startupHead}`);
     const compiled = this.compile(filter);
-    return { items: this.objects.matching(compiled).map((cached) => cached.object), revision: this.revision_ };
+    return { items: this.objects.matching(compiled), revision: this.revision_ };
   }
 
   /** Throws UnknownIndexError; every other failure comes out of the iterator. */
@@ -636,7 +643,7 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     // revision (agents reconnecting together) share it.
     const known = this.initialEvents.get(cached);
     if (known !== undefined && known.revision === this.revision_) return known;
-    const event: ObjectEvent<T> = { type: 'ADDED', object: cached.object, revision: this.revision_, raw: cached.raw };
+    const event: ObjectEvent<T> = new CachedObjectEvent('ADDED', cached, this.revision_, cached.raw.modRevision);
     this.initialEvents.set(cached, event);
     return event;
   }
