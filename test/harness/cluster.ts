@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { colocatedNodeArgs } from '../../cli/colocated.js';
 import { fetchStatus } from '../../cli/status.js';
 import { StoreClient } from '../../store/client.js';
 import { NativeStoreClient } from '../../store/native/client.js';
@@ -145,8 +146,9 @@ export class TestCluster {
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
     const log = createWriteStream(m.logFile, { flags: 'a' });
     const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? TEST_CLUSTER_TOKEN, FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
-    // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling).
-    const nodeArgs = (process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0);
+    // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling);
+    // they come after the colocation flags, so they win.
+    const nodeArgs = [...colocatedNodeArgs(this.members.length), ...(process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0)];
     // `ip netns exec` enters the namespace and execs node in the same process: the PID is node's.
     const proc = m.namespace === undefined
       ? spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })
