@@ -292,7 +292,11 @@ export function readTxnRequest(value: unknown): TxnCommand {
   return txn;
 }
 
-/** CompactionRequest; `physical` is moot (compaction is applied with its log entry) and ignored. */
+/**
+ * CompactionRequest. `physical` is read and ignored: the answer comes once the compact revision is
+ * applied (reads before it are refused from then on); the unreachable history is removed after it,
+ * a bounded step with each applied entry (store/mvcc/compaction.ts).
+ */
 export function readCompactionRequest(value: unknown): number {
   const m = record(value, '');
   const revision = integer(m['revision'], 'revision');

@@ -12,7 +12,7 @@
 
 import type { RootDatabase } from 'lmdb';
 import { type BatchCommand, type Command, type RangeRequest, type RequestOp, type TxnRequest, decodeCommand, validateCommand, validateRangeRequest } from './commands.js';
-import { compactHistory } from './compaction.js';
+import { COMPACTION_START, compactionStep } from './compaction.js';
 import { CompactedError, FutureRevisionError, MvccError } from './errors.js';
 import { decodeLeaseIdKey, decodeMemberIdKey, leaseIdKey, memberIdKey, plainBytes } from './keyspace.js';
 import { type HistoryBatch, type HistoryQuery, MvccReader, type RangeOptions } from './reader.js';
@@ -321,10 +321,11 @@ export class MvccStore {
     const begin = this.meta;
     const txn = new WriteTxn(this.tables, this.reader, begin.currentRevision, begin.compactRevision);
     let compactRevision = begin.compactRevision;
+    let compactNext = begin.compactNext;
     let response: CommandResponse;
     if (command.type === 'batch') {
       const batch = this.executeBatch(command);
-      const meta: MetaState = { appliedIndex: index, currentRevision: batch.response.revision, compactRevision };
+      const meta: MetaState = { appliedIndex: index, currentRevision: batch.response.revision, compactRevision, compactNext: this.compactionStep(compactRevision, compactNext) };
       this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
       return { response: batch.response, meta, writes: batch.writes };
     }
@@ -343,8 +344,10 @@ export class MvccStore {
           throw new FutureRevisionError(command.revision, begin.currentRevision);
         }
         if (command.revision <= begin.compactRevision) throw new CompactedError(command.revision, begin.compactRevision);
-        compactHistory(this.tables, command.revision);
+        // Reads before it are refused from now on; the history goes a step per applied entry. A
+        // compaction still in progress starts over at the new revision (what it removed stays removed).
         compactRevision = command.revision;
+        compactNext = COMPACTION_START;
         response = { type: 'compact', revision: begin.currentRevision };
         break;
       case 'leaseGrant':
@@ -364,9 +367,17 @@ export class MvccStore {
         break;
       }
     }
-    const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision };
+    const meta: MetaState = { appliedIndex: index, currentRevision: txn.revision, compactRevision, compactNext: this.compactionStep(compactRevision, compactNext) };
     this.tables.meta.putSync(META_STATE_KEY, encodeMeta(meta));
     return { response, meta, writes: txn.events.length > 0 ? [{ revision: txn.revision, events: txn.events }] : [] };
+  }
+
+  /**
+   * One bounded step of the compaction in progress, if any, inside the entry's transaction (after
+   * its writes, which are all newer than the compact revision). Returns where the next one starts.
+   */
+  private compactionStep(compactRevision: number, next: Uint8Array | undefined): Uint8Array | undefined {
+    return next === undefined ? undefined : compactionStep(this.tables, compactRevision, next).next;
   }
 
   /**

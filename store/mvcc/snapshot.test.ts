@@ -8,6 +8,7 @@ import { prefixRangeEnd } from './keyspace.js';
 import type { MvccStore } from './kv-store.js';
 import type { ApplyOutcome } from './responses.js';
 import { SNAPSHOT_CHUNK_BYTES } from './snapshot.js';
+import { pack, unpackAll } from './tables.js';
 import { type TempStore, openTempStore, text, utf8 } from './testing.js';
 
 const stores: TempStore[] = [];
@@ -190,6 +191,8 @@ describe('snapshot and restore', () => {
       [good.subarray(0, good.length - 3), '(bytes)'],
       [[...chunks.slice(0, 1), ...chunks.slice(2)], 'end.revisionCount'], // a frame lost
       [Buffer.concat([good, good]), 'frame'], // data after the end
+      [[withHeader(chunks[0]!, (h) => [...h.slice(0, 5), 'not bytes']), ...chunks.slice(1)], 'header.compactNext'],
+      [[withHeader(chunks[0]!, (h) => [...h.slice(0, 4), 0, new Uint8Array([1, 0, 0])]), ...chunks.slice(1)], 'header.compactNext'],
     ];
     for (const [bytes, field] of cases) {
       try {
@@ -204,3 +207,9 @@ describe('snapshot and restore', () => {
     }
   });
 });
+
+/** The first frame of a snapshot with its header rewritten (the header is a frame of its own). */
+function withHeader(first: Uint8Array, rewrite: (header: unknown[]) => unknown[]): Uint8Array {
+  const [header, ...rest] = unpackAll(first) as unknown[][];
+  return Buffer.concat([pack(rewrite(header!)), ...rest.map((frame) => pack(frame))]);
+}

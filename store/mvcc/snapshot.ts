@@ -53,9 +53,9 @@ import {
 export const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 
 const SNAPSHOT_MAGIC = 'flotilla.mvcc.snapshot';
-const SNAPSHOT_FORMAT_VERSION = 2;
-/** Versions restore() accepts: 1 has no member registry. */
-const READABLE_FORMAT_VERSIONS: readonly unknown[] = [1, 2];
+const SNAPSHOT_FORMAT_VERSION = 3;
+/** Versions restore() accepts: 1 has no member registry; 3 adds where a compaction in progress goes on. */
+const READABLE_FORMAT_VERSIONS: readonly unknown[] = [1, 2, 3];
 /** Per-entry framing overhead counted towards SNAPSHOT_CHUNK_BYTES (two integers and headers). */
 const ENTRY_OVERHEAD_BYTES = 24;
 const LEASE_ID_BYTES = 8;
@@ -95,7 +95,7 @@ export function openSnapshotView(tables: MvccTables): SnapshotView {
 
 function* viewChunks(tables: MvccTables, transaction: Transaction, meta: MetaState, close: () => void): Generator<Uint8Array> {
   try {
-    yield pack([SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision]);
+    yield pack([SNAPSHOT_MAGIC, SNAPSHOT_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision, meta.compactNext ?? null]);
 
     let revisionCount = 0;
     let batch: unknown[] = [];
@@ -181,7 +181,7 @@ class SnapshotLoader {
   }
 
   private header(frame: unknown): void {
-    const parts = fields.array(frame, 'header', 5);
+    const parts = fields.array(frame, 'header', 6);
     if (parts[0] !== SNAPSHOT_MAGIC) throw new SnapshotFormatError('header', 'not an MVCC snapshot');
     if (!READABLE_FORMAT_VERSIONS.includes(parts[1])) {
       throw new SnapshotFormatError('header.version', `unsupported: ${String(parts[1])}`);
@@ -190,7 +190,12 @@ class SnapshotLoader {
     const appliedIndex = fields.integer(parts[2], 'header.appliedIndex', 0, Number.MAX_SAFE_INTEGER);
     const currentRevision = fields.integer(parts[3], 'header.currentRevision', 1, Number.MAX_SAFE_INTEGER);
     const compactRevision = fields.integer(parts[4], 'header.compactRevision', 0, currentRevision);
-    this.meta = { appliedIndex, currentRevision, compactRevision };
+    // A history index key: an escaped key (at most twice its bytes), a terminator and a revision.
+    const compactNext = this.version >= 3 && parts[5] !== null && parts[5] !== undefined
+      ? fields.bytes(parts[5], 'header.compactNext', { maxBytes: 2 * MAX_KEY_BYTES + 32 })
+      : undefined;
+    if (compactNext !== undefined && compactRevision === 0) throw new SnapshotFormatError('header.compactNext', 'set without a compact revision');
+    this.meta = { appliedIndex, currentRevision, compactRevision, compactNext };
     this.phase = 'revisions';
   }
 

@@ -2,7 +2,7 @@
 // values. Only `revisions`, `leases`, `members` and `meta` hold information; `keyIndex`, `current` and
 // `leaseKeys` are indexes derived from them (snapshot/restore rebuilds them).
 //
-//   mvcc.meta       "state"                      -> [format, appliedIndex, currentRevision, compactRevision]
+//   mvcc.meta       "state"                      -> [format, appliedIndex, currentRevision, compactRevision, compactNext | null]
 //   mvcc.revisions  revision (main, sub)         -> record: [key, value, createRevision, version, lease] | [key] (tombstone)
 //   mvcc.keyIndex   escape(key) 00 00 revision   -> 1 byte: 0 = put, 1 = tombstone
 //   mvcc.current    key                          -> revision of the key's live version (absent once deleted)
@@ -30,7 +30,8 @@ export const MVCC_DATABASE_NAMES = [
   'mvcc.members',
 ] as const;
 
-export const META_FORMAT_VERSION = 1;
+/** 2 adds compactNext; 1 (no compaction in progress) is still read. */
+export const META_FORMAT_VERSION = 2;
 export const META_STATE_KEY = new Uint8Array(Buffer.from('state'));
 export const INDEX_PUT = new Uint8Array([0]);
 export const INDEX_TOMBSTONE = new Uint8Array([1]);
@@ -86,14 +87,19 @@ export interface MetaState {
   readonly appliedIndex: number;
   /** The main revision of the last write; 1 for an empty store (etcd starts at 1). */
   readonly currentRevision: number;
-  /** History before this revision is gone; 0 = never compacted. */
+  /** History before this revision is gone (reads before it are refused); 0 = never compacted. */
   readonly compactRevision: number;
+  /**
+   * While the unreachable history before compactRevision is still being removed (compaction.ts):
+   * the history index key the next step starts at. Undefined: no compaction in progress.
+   */
+  readonly compactNext: Uint8Array | undefined;
 }
 
-export const INITIAL_META: MetaState = { appliedIndex: 0, currentRevision: 1, compactRevision: 0 };
+export const INITIAL_META: MetaState = { appliedIndex: 0, currentRevision: 1, compactRevision: 0, compactNext: undefined };
 
 export function encodeMeta(meta: MetaState): Uint8Array {
-  return pack([META_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision]);
+  return pack([META_FORMAT_VERSION, meta.appliedIndex, meta.currentRevision, meta.compactRevision, meta.compactNext ?? null]);
 }
 
 function isCount(value: unknown): value is number {
@@ -102,14 +108,16 @@ function isCount(value: unknown): value is number {
 
 export function decodeMeta(bytes: Uint8Array): MetaState {
   const value = unpack(bytes);
-  if (!Array.isArray(value) || value.length !== 4 || value[0] !== META_FORMAT_VERSION) {
-    throw new CorruptStoreError('mvcc.meta: unknown format');
-  }
-  const [, appliedIndex, currentRevision, compactRevision] = value as unknown[];
+  const known = Array.isArray(value) && ((value[0] === 1 && value.length === 4) || (value[0] === META_FORMAT_VERSION && value.length === 5));
+  if (!known) throw new CorruptStoreError('mvcc.meta: unknown format');
+  const [, appliedIndex, currentRevision, compactRevision, compactNext] = value as unknown[];
   if (!isCount(appliedIndex) || !isCount(currentRevision) || !isCount(compactRevision)) {
     throw new CorruptStoreError('mvcc.meta: counters are not integers');
   }
-  return { appliedIndex, currentRevision, compactRevision };
+  if (compactNext === undefined || compactNext === null) return { appliedIndex, currentRevision, compactRevision, compactNext: undefined };
+  if (!(compactNext instanceof Uint8Array) || compactRevision === 0) throw new CorruptStoreError('mvcc.meta: compactNext is not a history key');
+  // A copy: lmdb-js may reuse the buffer it read the meta into.
+  return { appliedIndex, currentRevision, compactRevision, compactNext: new Uint8Array(compactNext) };
 }
 
 /** One entry of the history: a put of key (a version) or its deletion (a tombstone). */
