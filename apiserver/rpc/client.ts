@@ -20,6 +20,7 @@ import { maxPayloadBytes, reconnectDelayMs, resolveClientLimits, RpcConfigError,
 import { silentRpcLogger, type RpcLogger } from './log.js';
 import { errorMessage, RpcError, StatusCode, type WireStatus } from './status.js';
 import type { ServerStreamMethod, UnaryMethod } from './typed.js';
+import { zeroMask } from '../../raft/driver/ws-mask.js';
 
 export { systemRpcClientClock, type RpcClientClock } from './client-connection.js';
 export type { RpcStream } from './client-stream.js';
@@ -286,6 +287,7 @@ export class RpcClient {
       const ws = new WebSocket(`ws://${endpoint}${RPC_PATH}`, {
         perMessageDeflate: false,
         maxPayload: this.limits.maxFrameBytes,
+        generateMask: zeroMask,
         headers: this.token === undefined ? {} : { authorization: `Bearer ${this.token}` },
       });
       let settled = false;

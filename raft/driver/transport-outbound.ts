@@ -22,6 +22,7 @@ import {
 import { errorMessage, type TransportContext } from './transport-context.js';
 import { TransportConfigError } from './transport-errors.js';
 import { reconnectDelayMs } from './transport-limits.js';
+import { zeroMask } from './ws-mask.js';
 
 /** Largest frame accepted on a send-only connection: the acceptor never sends any. */
 export const OUTBOUND_MAX_INCOMING_BYTES = 64 * 1024;
@@ -255,6 +256,7 @@ export class OutboundPeers {
         perMessageDeflate: false,
         followRedirects: false,
         maxPayload: OUTBOUND_MAX_INCOMING_BYTES,
+        generateMask: zeroMask,
       });
     } catch (err) {
       ctx.rateLog.log('error', `dial:${link.id}`, 'cannot dial peer', { peer: link.id, url: link.url, error: errorMessage(err) });

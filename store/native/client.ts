@@ -24,6 +24,7 @@ import {
   readTxnAnswer,
   readWriteAnswer,
 } from './protocol.js';
+import { zeroMask } from '../../raft/driver/ws-mask.js';
 
 /** Bound on a client's calls waiting for answers, over all endpoints; past it, calls fail at once. */
 export const MAX_CLIENT_PENDING_CALLS = 65_536;
@@ -75,7 +76,7 @@ class Connection {
 
   private dial(): void {
     const headers: Record<string, string> = this.token === undefined ? {} : { authorization: `Bearer ${this.token}` };
-    const ws = new WebSocket(`ws://${this.endpoint}${NATIVE_STORE_PATH}`, { headers, maxPayload: MAX_NATIVE_FRAME_BYTES, perMessageDeflate: false });
+    const ws = new WebSocket(`ws://${this.endpoint}${NATIVE_STORE_PATH}`, { headers, maxPayload: MAX_NATIVE_FRAME_BYTES, perMessageDeflate: false, generateMask: zeroMask });
     this.ws = ws;
     let lastError = '';
     ws.on('open', () => {
