@@ -8,7 +8,7 @@ import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync }
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { colocatedNodeArgs } from './colocated.js';
+import { masterNodeArgs } from './node-args.js';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
 import { API_TOKEN_FILE, readLabApiToken } from './connect.js';
@@ -57,7 +57,7 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
     const log = createWriteStream(m.logFile, { flags: 'a' });
     const args = [bin, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--api-token-file', apiTokenFile];
     if (values['tick-ms'] !== undefined) args.push('--tick-ms', values['tick-ms']);
-    const child = spawn(process.execPath, [...colocatedNodeArgs(lab.members.length), ...args], { env: { ...process.env, FLOTILLA_CLUSTER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...masterNodeArgs(lab.members.length), ...args], { env: { ...process.env, FLOTILLA_CLUSTER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
     child.stderr?.pipe(log);
     child.on('exit', (code, signal) => {

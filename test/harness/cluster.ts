@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { colocatedNodeArgs } from '../../cli/colocated.js';
+import { masterNodeArgs } from '../../cli/node-args.js';
 import { fetchStatus } from '../../cli/status.js';
 import { StoreClient } from '../../store/client.js';
 import { NativeStoreClient } from '../../store/native/client.js';
@@ -147,8 +147,8 @@ export class TestCluster {
     const log = createWriteStream(m.logFile, { flags: 'a' });
     const env = { ...process.env, FLOTILLA_CLUSTER_TOKEN: this.opts.token ?? TEST_CLUSTER_TOKEN, FLOTILLA_API_TOKEN: this.opts.apiToken ?? TEST_API_TOKEN };
     // FLOTILLA_MASTER_NODE_ARGS passes flags to the masters' node (e.g. --cpu-prof for profiling);
-    // they come after the colocation flags, so they win.
-    const nodeArgs = [...colocatedNodeArgs(this.members.length), ...(process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0)];
+    // they come after the masters' own flags (cli/node-args.ts), so they win.
+    const nodeArgs = [...masterNodeArgs(this.members.length), ...(process.env['FLOTILLA_MASTER_NODE_ARGS'] ?? '').split(' ').filter((a) => a.length > 0)];
     // `ip netns exec` enters the namespace and execs node in the same process: the PID is node's.
     const proc = m.namespace === undefined
       ? spawn(process.execPath, [...nodeArgs, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] })

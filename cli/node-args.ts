@@ -1,0 +1,33 @@
+// Node flags for the masters that `flotilla up` and the test and bench clusters start. V8 reads
+// both at start-up only, so they are flags of the node command, not settings a running master could
+// change; a master started by hand takes them the same way:
+//   node --max-semi-space-size=64 --v8-pool-size=1 bin/flotilla.js master ...
+//
+// --max-semi-space-size: a master allocates a lot of short-lived objects per request (decoded
+// objects, frames, log entries). A bigger young generation lets more of them die there instead of
+// being copied and promoted, then marked in the old one. `bench schedule --nodes 1000 --pods 30000`,
+// alternating runs on 2026-12-02: 1,554-1,630 pods/s and 30.5-31.7 masters' CPU seconds with 64 MB,
+// 1,278-1,285 and 37.1-41.9 with the default (16 MB); 128 MB was no better than 64, 32 MB no better
+// than the default. It costs up to three times that in RSS per master.
+//
+// --v8-pool-size: V8 keeps worker threads (4 by default) for parallel and concurrent garbage
+// collection and compilation. Three masters on a 2-core machine bring 12 of them, which crowd the
+// main threads (the ones that answer writes) off the cores whenever one master collects.
+// `flotilla bench watch` (5,000 watchers, 1,000 pods/s), three alternating rounds on 2026-12-02: p99
+// from write to event 91-101 ms with the default pool, 44-59 ms with one worker per master;
+// `--single-threaded-gc` was no better than the default.
+
+import { availableParallelism } from 'node:os';
+
+/** The young generation's semi-space size of a master, MB. */
+export const MASTER_SEMI_SPACE_MB = 64;
+
+/** V8 worker threads per process when `processes` busy processes share this machine's cores. */
+export function colocatedPoolSize(processes: number, cores: number = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, processes)));
+}
+
+/** Flags for node running a master, one of `processes` masters that share this machine. */
+export function masterNodeArgs(processes: number): string[] {
+  return [`--max-semi-space-size=${MASTER_SEMI_SPACE_MB}`, `--v8-pool-size=${colocatedPoolSize(processes)}`];
+}
