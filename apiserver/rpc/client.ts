@@ -35,7 +35,7 @@ export interface RpcClientOptions {
   readonly reconnectBackoff?: { readonly minMs?: number; readonly maxMs?: number };
   readonly limits?: Partial<RpcClientLimits>;
   readonly clock?: RpcClientClock;
-  /** Uniform in [0, 1); for backoff jitter. */
+  /** Uniform in [0, 1); for backoff jitter and the endpoint tried first. */
   readonly random?: () => number;
 }
 
@@ -111,6 +111,9 @@ export class RpcClient {
     this.logger = opts.logger ?? silentRpcLogger;
     this.clock = opts.clock ?? systemRpcClientClock;
     this.random = opts.random ?? Math.random;
+    // Clients start at a random master, so many of them (agents, controllers) spread over the
+    // masters instead of all loading the first one; they move on from there when it fails.
+    this.nextEndpoint = Math.min(this.endpoints.length - 1, Math.floor(this.random() * this.endpoints.length));
   }
 
   /** The endpoint of the open connection, if any. */

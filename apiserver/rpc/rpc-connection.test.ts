@@ -49,6 +49,16 @@ async function server(opts: LoopbackOptions = {}, lines: LogLine[] = []): Promis
   return s;
 }
 
+/** A random source whose first draw (the client's first endpoint) is 0, then `rest`. */
+function startAtFirst(rest: () => number): () => number {
+  let drawn = false;
+  return () => {
+    if (drawn) return rest();
+    drawn = true;
+    return 0;
+  };
+}
+
 function client(endpoints: string[], extra: Partial<ConstructorParameters<typeof RpcClient>[0]> = {}): RpcClient {
   const c = new RpcClient({ endpoints, ...extra });
   clients.push(c);
@@ -337,7 +347,7 @@ describe('connection loss and failover', () => {
   it('reconnects to the second endpoint after the first server closes; close() ends streams UNAVAILABLE', async () => {
     const first = await server();
     const second = await server();
-    const c = client([first.endpoint, second.endpoint], { reconnectBackoff: { minMs: 10, maxMs: 20 } });
+    const c = client([first.endpoint, second.endpoint], { reconnectBackoff: { minMs: 10, maxMs: 20 }, random: startAtFirst(() => Math.random()) });
     await c.connect();
     expect(c.endpoint).toBe(first.endpoint);
     const stream = c.serverStream('t.Echo/Hang', new Uint8Array());
@@ -350,6 +360,16 @@ describe('connection loss and failover', () => {
     expect(c.endpoint).toBe(second.endpoint);
   });
 
+  it('starts at a random endpoint, so many clients spread over the masters', async () => {
+    const servers = [await server(), await server(), await server()];
+    const endpoints = servers.map((x) => x.endpoint);
+    for (const [draw, expected] of [[0, 0], [0.5, 1], [0.999, 2]] as const) {
+      const c = client(endpoints, { random: () => draw });
+      await c.connect();
+      expect(c.endpoint).toBe(endpoints[expected]);
+    }
+  });
+
   it('a failing first endpoint is skipped with backoff', async () => {
     const dead = await server();
     const deadEndpoint = dead.endpoint;
@@ -358,7 +378,7 @@ describe('connection loss and failover', () => {
     const delays: number[] = [];
     const c = client([deadEndpoint, live.endpoint], {
       reconnectBackoff: { minMs: 20, maxMs: 40 },
-      random: () => 0.5,
+      random: startAtFirst(() => 0.5),
       clock: {
         now: () => performance.now(),
         setTimeout: (fn, ms) => {
