@@ -39,18 +39,33 @@ export function compareRevisions(a: Revision, b: Revision): number {
   return a.main !== b.main ? a.main - b.main : a.sub - b.sub;
 }
 
+// Byte by byte rather than through a DataView: these run for every key the store writes and reads,
+// and a DataView per call made them 2% each of a follower's CPU in `bench schedule` (7x slower in a
+// micro-benchmark than the shifts).
+function writeUint32(target: Uint8Array, offset: number, value: number): void {
+  target[offset] = value >>> 24;
+  target[offset + 1] = (value >>> 16) & 0xff;
+  target[offset + 2] = (value >>> 8) & 0xff;
+  target[offset + 3] = value & 0xff;
+}
+
+function readUint32(source: Uint8Array, offset: number): number {
+  return source[offset]! * 0x100_0000 + ((source[offset + 1]! << 16) | (source[offset + 2]! << 8) | source[offset + 3]!);
+}
+
 function writeRevision(target: Uint8Array, offset: number, main: number, sub: number): void {
-  const view = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  view.setUint32(offset, Math.floor(main / TWO_POW_32));
-  view.setUint32(offset + 4, main % TWO_POW_32);
-  view.setUint32(offset + 8, sub);
+  if (offset + REVISION_KEY_BYTES > target.length) throw new RangeError(`a revision does not fit at offset ${offset} of ${target.length} bytes`);
+  const high = Math.floor(main / TWO_POW_32);
+  writeUint32(target, offset, high);
+  writeUint32(target, offset + 4, main - high * TWO_POW_32);
+  writeUint32(target, offset + 8, sub);
 }
 
 function readRevision(source: Uint8Array, offset: number): Revision {
-  const view = new DataView(source.buffer, source.byteOffset, source.byteLength);
+  if (offset + REVISION_KEY_BYTES > source.length) throw new RangeError(`no revision at offset ${offset} of ${source.length} bytes`);
   return {
-    main: view.getUint32(offset) * TWO_POW_32 + view.getUint32(offset + 4),
-    sub: view.getUint32(offset + 8),
+    main: readUint32(source, offset) * TWO_POW_32 + readUint32(source, offset + 4),
+    sub: readUint32(source, offset + 8),
   };
 }
 
@@ -67,15 +82,15 @@ export function decodeRevisionKey(key: Uint8Array): Revision {
 /** An 8-byte big-endian lease id, so leases sort numerically. */
 export function leaseIdKey(id: number): Uint8Array {
   const key = new Uint8Array(8);
-  const view = new DataView(key.buffer);
-  view.setUint32(0, Math.floor(id / TWO_POW_32));
-  view.setUint32(4, id % TWO_POW_32);
+  const high = Math.floor(id / TWO_POW_32);
+  writeUint32(key, 0, high);
+  writeUint32(key, 4, id - high * TWO_POW_32);
   return key;
 }
 
 export function decodeLeaseIdKey(key: Uint8Array): number {
-  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
-  return view.getUint32(0) * TWO_POW_32 + view.getUint32(4);
+  if (key.length < 8) throw new RangeError(`a lease id key is 8 bytes, not ${key.length}`);
+  return readUint32(key, 0) * TWO_POW_32 + readUint32(key, 4);
 }
 
 /** Member ids sort numerically under the same 8-byte big-endian keys as lease ids. */
