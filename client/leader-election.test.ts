@@ -29,6 +29,32 @@ describe('LeaderElector', () => {
     expect(a.leader).toBe('master-2');
   });
 
+  it('a deferring candidate leaves a free or expired lease to the others, and takes it when nobody does', async () => {
+    const api = new FakeSchedulerApi();
+    const clock = { now: 0 };
+    let defer = true;
+    const leader = new LeaderElector({ leases: api.leases, namespace: 'kube-system', name: 'x', identity: 'raft-leader', callbacks: noCallbacks, now: () => clock.now, deferWhile: () => defer });
+    const follower = new LeaderElector({ leases: api.leases, namespace: 'kube-system', name: 'x', identity: 'follower', callbacks: noCallbacks, now: () => clock.now });
+    expect(await leader.tryAcquireOrRenew()).toBe(false); // missing, but it defers
+    clock.now += 2_000;
+    expect(await follower.tryAcquireOrRenew()).toBe(true);
+    // The follower dies; once the lease expires, the deferring candidate waits two retry periods more.
+    clock.now += 2_000;
+    expect(await leader.tryAcquireOrRenew()).toBe(false);
+    clock.now += 15_000;
+    expect(await leader.tryAcquireOrRenew()).toBe(false);
+    clock.now += 3_900;
+    expect(await leader.tryAcquireOrRenew()).toBe(false);
+    clock.now += 100;
+    expect(await leader.tryAcquireOrRenew()).toBe(true);
+    // A holder renews whatever deferWhile says.
+    clock.now += 2_000;
+    expect(await leader.tryAcquireOrRenew()).toBe(true);
+    defer = false;
+    clock.now += 2_000;
+    expect(await leader.tryAcquireOrRenew()).toBe(true);
+  });
+
   it('lets exactly one of two racing candidates take an expired lease (resourceVersion)', async () => {
     const api = new FakeSchedulerApi();
     const clock = { now: 0 };

@@ -50,7 +50,17 @@ export interface LeaderElectorOptions {
   readonly retryPeriodMs?: number;
   readonly now?: () => number;
   readonly logger?: { warn(msg: string, fields?: Record<string, unknown>): void };
+  /**
+   * While this returns true, the candidate leaves a free or expired lease to the others for
+   * DEFER_RETRY_PERIODS retry periods before taking it itself (a master's scheduler defers while
+   * its master is the Raft leader, which has the most work already). A holder keeps renewing
+   * whatever this says; a candidate nobody else beats still takes over, only later.
+   */
+  readonly deferWhile?: () => boolean;
 }
+
+/** Retry periods a deferring candidate waits on a free or expired lease: every other candidate gets a try first. */
+export const DEFER_RETRY_PERIODS = 2;
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -76,6 +86,8 @@ export class LeaderElector {
   /** Local time at which the lease record was last seen to change. */
   private observedTime = 0;
   private observedHolder = '';
+  /** Local time at which the lease was first seen missing (undefined: it exists, or was not looked at). */
+  private absentSince: number | undefined;
   private loop: Promise<void> | undefined;
   /** Local time of this leader's last successful acquire or renew. */
   private lastRenewAt = 0;
@@ -176,7 +188,10 @@ export class LeaderElector {
     const now = this.now();
     try {
       const current = await leases.getLease(namespace, name);
+      const deferring = this.opts.deferWhile?.() === true;
       if (current === undefined) {
+        this.absentSince ??= now;
+        if (deferring && now - this.absentSince < this.deferMs()) return false;
         const created = await leases.createLease({
           apiVersion: 'coordination.k8s.io/v1',
           kind: 'Lease',
@@ -193,12 +208,16 @@ export class LeaderElector {
         this.lastRenewAt = now;
         return true;
       }
+      this.absentSince = undefined;
       this.observe(current, now);
       const spec = current.spec ?? {};
       const holder = spec.holderIdentity ?? '';
       const durationMs = (spec.leaseDurationSeconds ?? Math.ceil(this.leaseDurationMs / 1000)) * 1000;
       if (holder !== '' && holder !== identity && this.observedTime + durationMs > now) return false;
       const renewing = holder === identity;
+      // Free since it was released (the record changed then) or since it expired.
+      const freeSince = holder === '' ? this.observedTime : this.observedTime + durationMs;
+      if (!renewing && deferring && now - freeSince < this.deferMs()) return false;
       const updated = await leases.updateLease({
         ...current,
         spec: {
@@ -216,6 +235,10 @@ export class LeaderElector {
       if (!(err instanceof LeaseConflictError)) this.opts.logger?.warn('leader election: lease read/write failed', { lease: `${namespace}/${name}`, error: (err as Error).message });
       return false;
     }
+  }
+
+  private deferMs(): number {
+    return DEFER_RETRY_PERIODS * this.retryPeriodMs;
   }
 
   private observe(lease: Lease, now: number): void {

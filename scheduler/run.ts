@@ -21,7 +21,7 @@ export interface RunSchedulerOptions {
   readonly profilePath?: string;
   /** Or a framework built already (tests). */
   readonly framework?: Framework;
-  readonly election?: Partial<Pick<LeaderElectorOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'now'>>;
+  readonly election?: Partial<Pick<LeaderElectorOptions, 'leaseDurationMs' | 'renewDeadlineMs' | 'retryPeriodMs' | 'now' | 'deferWhile'>>;
   readonly scheduler?: Omit<SchedulerOptions, 'api' | 'framework' | 'identity'>;
   readonly logger?: { warn(msg: string, fields?: Record<string, unknown>): void };
   /** Told about each scheduler started while leading (tests, metrics). */
