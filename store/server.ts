@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
-import type { ConfState, Message, NodeId } from '../raft/core/types.js';
+import { type ConfState, type Message, NONE, type NodeId, Role } from '../raft/core/types.js';
 import type { PeerSender, RaftNodeStats } from '../raft/driver/raft-node.js';
 import type { TxnBatcherStats } from './txn-batcher.js';
 import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
@@ -90,6 +90,13 @@ loopDelay.enable();
 
 /** The stall watch looks at the event loop this often. */
 export const STALL_CHECK_MS = 100;
+/**
+ * How long a stopping leader waits for a follower to take over. A transfer takes a round trip or
+ * two; when the whole cluster stops at once the target is stopping too, and this is what it costs.
+ */
+export const LEADERSHIP_HANDOFF_TIMEOUT_MS = 500;
+/** How often the stopping leader looks whether the transfer is done. */
+const HANDOFF_POLL_MS = 5;
 /** A timer this late is logged as a stall: past half an election timeout, leadership is at risk. */
 export const STALL_LOG_MS = 500;
 
@@ -126,6 +133,8 @@ export type ApiFaceFactory = (backend: RaftBackend, master: { readonly name: str
 export type EtcdFaceFactory = (backend: RaftBackend, host: string, port: number) => Promise<EtcdFace>;
 
 export class Master {
+  private handOffTried = false;
+
   private constructor(
     readonly config: MasterConfig,
     readonly id: NodeId,
@@ -316,7 +325,49 @@ export class Master {
     };
   }
 
+  /**
+   * When this master leads: hands leadership to the most caught-up voter (Raft's leadership
+   * transfer: it is sent what it lacks, then told to campaign at once) and waits, at most
+   * `timeoutMs`, until another member leads, so a graceful stop costs the cluster
+   * no election timeout (etcd does the same on shutdown). Resolves true if leadership moved. Only
+   * the first call of a master does anything: it is meant for stopping.
+   */
+  async handOffLeadership(timeoutMs: number = LEADERSHIP_HANDOFF_TIMEOUT_MS): Promise<boolean> {
+    // Once per stop: close() asks again after a caller that already did.
+    if (this.handOffTried) return false;
+    this.handOffTried = true;
+    const raft = this.member.raft;
+    const before = raft.status();
+    if (before.role !== Role.Leader) return false;
+    let target: NodeId | undefined;
+    let targetMatch = -1;
+    for (const [id, progress] of before.progress) {
+      if (id === before.id || progress.isLearner || progress.match <= targetMatch) continue;
+      target = id;
+      targetMatch = progress.match;
+    }
+    if (target === undefined) return false;
+    raft.transferLeadership(target);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await new Promise((resolve) => setTimeout(resolve, HANDOFF_POLL_MS));
+      const now = raft.status();
+      // Done once another member leads and this one has heard from it (not merely stepped down:
+      // the new leader's election may still need this member's vote).
+      if (now.role !== Role.Leader && now.lead !== NONE && now.lead !== before.id) {
+        this.logger.info('leadership handed off', { to: now.lead.toString(16), term: now.term });
+        return true;
+      }
+      // The core gives a transfer up after an election timeout; so does this wait, at its bound.
+      if ((now.role === Role.Leader && now.leadTransferee === NONE) || Date.now() >= deadline) {
+        this.logger.warn('leadership hand-off did not complete; stopping anyway', { to: target.toString(16) });
+        return false;
+      }
+    }
+  }
+
   async close(): Promise<void> {
+    await this.handOffLeadership();
     this.logger.info('master stopping', { name: this.config.name });
     this.stopStallWatch();
     await this.api?.close();
