@@ -260,7 +260,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
-    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm === undefined ? undefined : Number(percentile(warm.latencies, 99).toFixed(2)), writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops) })}\n`);
+    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm === undefined ? undefined : Number(percentile(warm.latencies, 99).toFixed(2)), writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops), goals: { p99Ms: { goal: '< 50 (5000 watchers, 1000 writes/s)', measured: result.p99Ms }, heapBytesPerWatcher: { goal: '< 10240', measured: result.heapBytesPerWatcher } } })}\n`);
     return result.missing === 0 && result.duplicates === 0 && streamErrors === 0 ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));
