@@ -5,6 +5,7 @@
 // master compacts per interval, and masters need no clock agreement.
 
 import type { Backend } from '../store/backend.js';
+import { finishCompaction } from '../store/compaction-driver.js';
 import type { Logger } from '../store/logger.js';
 import type { Clock } from '../raft/driver/raft-node.js';
 import { utf8 } from './registry/storage.js';
@@ -14,15 +15,24 @@ export const COMPACTION_INTERVAL_MS = 5 * 60 * 1000;
 
 export const COMPACTION_MARKER_KEY = '/registry/compact_rev_key';
 
+/**
+ * Pause between the empty transactions that finish removing compacted history when nothing else
+ * writes (store/compaction-driver.ts): 100 steps of 256 entries a second at most.
+ */
+export const COMPACTION_FINISH_PACE_MS = 10;
+
 export class Compactor {
   private timer: unknown;
   /** The marker's version this master last saw; the next round must find it unchanged. */
   private lastVersion = 0;
   /** The revision written into the marker last round: what this round compacts up to. */
   private lastRevision = 0;
+  private readonly abort = new AbortController();
+  /** The background removal of the last compaction's history, if one is running. */
+  private finishing: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly backend: Pick<Backend, 'propose' | 'range' | 'header'>,
+    private readonly backend: Pick<Backend, 'propose' | 'proposeTxn' | 'range' | 'header'>,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly intervalMs = COMPACTION_INTERVAL_MS,
@@ -34,6 +44,12 @@ export class Compactor {
 
   stop(): void {
     if (this.timer !== undefined) this.clock.clearInterval(this.timer);
+    this.abort.abort();
+  }
+
+  /** Resolves once the background removal of the last compaction's history has ended. */
+  finished(): Promise<void> {
+    return this.finishing;
   }
 
   /** One round; resolves with the revision compacted up to, or 0 when another master won or there was nothing to do. */
@@ -61,6 +77,11 @@ export class Compactor {
     try {
       await this.backend.propose({ type: 'compact', revision: target });
       this.logger.info('compacted the store', { revision: target });
+      // Writes carry the removal of the unreachable history along; this finishes it when there
+      // are none, within one interval.
+      this.finishing = finishCompaction(this.backend, { paceMs: COMPACTION_FINISH_PACE_MS, timeoutMs: this.intervalMs, signal: this.abort.signal }).catch((err: unknown) => {
+        if (!this.abort.signal.aborted) this.logger.warn('removing compacted history failed; the next writes go on with it', { error: (err as Error).message });
+      });
       return target;
     } catch (err) {
       // Already compacted past it (e.g. by hand): nothing to do.

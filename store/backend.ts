@@ -34,6 +34,8 @@ export interface HeaderFacts {
   readonly raftTerm: number;
   /** The store's current revision, for responses that do not carry their own (leases, status). */
   readonly revision: number;
+  /** This member is still removing the history its last compaction made unreachable (store/mvcc/compaction.ts). */
+  readonly compacting?: boolean;
 }
 
 export const ReadConsistency = { Linearizable: 'linearizable', Serializable: 'serializable' } as const;

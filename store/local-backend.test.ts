@@ -37,7 +37,7 @@ describe('LocalBackend', () => {
     expect(temp.store.appliedIndex).toBe(2);
     const read = await backend.range({ key: utf8('a') }, 'linearizable');
     expect(read.kvs.map((kv) => text(kv.value))).toEqual(['1']);
-    expect(backend.header()).toEqual({ clusterId: 0xcafen, memberId: 0xabcn, raftTerm: 1, revision: 2 });
+    expect(backend.header()).toEqual({ clusterId: 0xcafen, memberId: 0xabcn, raftTerm: 1, revision: 2, compacting: false });
   });
 
   test('lease expiry is decided by the injected clock and revokes through the log', async () => {

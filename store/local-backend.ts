@@ -150,6 +150,7 @@ export class LocalBackend implements Backend {
       memberId: this.memberId,
       raftTerm: LOCAL_RAFT_TERM,
       revision: this.store.currentRevision,
+      compacting: this.store.compactionInProgress,
     };
   }
 

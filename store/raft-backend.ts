@@ -178,6 +178,7 @@ export class RaftBackend implements Backend {
       memberId: BigInt(this.opts.member.id),
       raftTerm: this.raft.status().term,
       revision: this.mvcc.currentRevision,
+      compacting: this.mvcc.compactionInProgress,
     };
   }
 

@@ -21,6 +21,7 @@ import {
   TooManyLearnersError,
   TooManyRequestsError,
 } from '../backend.js';
+import { CompactionWaitTimeoutError } from '../compaction-driver.js';
 import {
   CompactedError,
   FutureRevisionError,
@@ -122,6 +123,7 @@ export function statusOf(error: unknown): RpcStatus {
   if (error instanceof NoLeaderError) return EtcdStatus.NoLeader;
   if (error instanceof NotLeaderError) return EtcdStatus.NotLeader;
   if (error instanceof RequestTimeoutError) return EtcdStatus.Timeout;
+  if (error instanceof CompactionWaitTimeoutError) return rpcStatus(GrpcStatus.DEADLINE_EXCEEDED, `etcdserver: ${error.message}`);
   if (error instanceof TooManyRequestsError) return EtcdStatus.TooManyRequests;
   if (error instanceof BackendStoppedError) return EtcdStatus.Stopped;
   if (error instanceof LeaseTtlTooLargeError) return EtcdStatus.LeaseTtlTooLarge;

@@ -3,6 +3,7 @@
 // etcdctl is missing.
 
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { COMPACTION_STEP_ENTRIES } from '../mvcc/compaction.js';
 import {
   type LocalEtcd,
   ManualClock,
@@ -253,6 +254,18 @@ describe('etcdctl against Flotilla', () => {
     expect(compacted.stdout + compacted.stderr).toContain(
       'watch was canceled (etcdserver: mvcc: required revision has been compacted)\n',
     );
+  });
+
+  test('compaction --physical answers once the compacted history is removed; without it, at once', async () => {
+    const value = new TextEncoder().encode('v');
+    for (let i = 0; i < 3 * COMPACTION_STEP_ENTRIES; i++) await etcd.backend.propose({ type: 'put', key: new TextEncoder().encode(`p${i % 5}`), value });
+    const first = etcd.backend.header().revision - 10;
+    expect(await ok('compaction', String(first))).toBe(`compacted revision ${first}\n`);
+    expect(etcd.backend.header().compacting).toBe(true);
+    const second = etcd.backend.header().revision;
+    expect(await ok('compaction', String(second), '--physical')).toBe(`compacted revision ${second}\n`);
+    expect(etcd.backend.header().compacting).toBe(false);
+    expect(etcd.temp.store.stats().historyEntries).toBeLessThanOrEqual(10);
   });
 
   test('leases: grant, put --lease, timetolive, keep-alive --once, list, revoke', async () => {

@@ -293,18 +293,19 @@ export function readTxnRequest(value: unknown): TxnCommand {
 }
 
 /**
- * CompactionRequest. `physical` is read and ignored: the answer comes once the compact revision is
- * applied (reads before it are refused from then on); the unreachable history is removed after it,
- * a bounded step with each applied entry (store/mvcc/compaction.ts).
+ * CompactionRequest. Without `physical` the answer comes once the compact revision is applied
+ * (reads before it are refused from then on); the unreachable history is removed after it, a
+ * bounded step with each applied entry (store/mvcc/compaction.ts). With it, as in etcd, the answer
+ * waits until this member has removed that history.
  */
-export function readCompactionRequest(value: unknown): number {
+export function readCompactionRequest(value: unknown): { readonly revision: number; readonly physical: boolean } {
   const m = record(value, '');
   const revision = integer(m['revision'], 'revision');
-  bool(m['physical'], 'physical');
+  const physical = bool(m['physical'], 'physical');
   // etcd: compacting at or below the compact revision (0 included) is "compacted".
   if (revision <= 0n) throw new EtcdRpcError(EtcdStatus.Compacted);
   if (revision > MAX_SAFE) throw new EtcdRpcError(EtcdStatus.FutureRev);
-  return Number(revision);
+  return { revision: Number(revision), physical };
 }
 
 export interface WireLeaseGrant {

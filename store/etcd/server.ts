@@ -15,6 +15,7 @@ import {
   type sendUnaryData,
 } from '@grpc/grpc-js';
 import { type Backend, ReadConsistency } from '../backend.js';
+import { finishCompaction } from '../compaction-driver.js';
 import { MAX_REQUEST_BYTES } from '../mvcc/commands.js';
 import { singleOpResponse } from '../mvcc/responses.js';
 import { EtcdRpcError, EtcdStatus, type RpcStatus, serviceError, statusOf } from './errors.js';
@@ -58,6 +59,8 @@ export const MAX_CONCURRENT_STREAMS_PER_CONNECTION = 1_000;
 
 /** On close, calls still open this long after the server stopped listening are cancelled. */
 export const SHUTDOWN_GRACE_MS = 1_000;
+/** How long a Compact with physical=true waits for the removal of the history (then DEADLINE_EXCEEDED). */
+export const PHYSICAL_COMPACTION_TIMEOUT_MS = 60_000;
 
 export const DEFAULT_ETCD_HOST = '127.0.0.1';
 
@@ -127,7 +130,9 @@ function kvService(backend: Backend): UntypedServiceImplementation {
       return wireTxnResponse(response, header(response.revision));
     }),
     Compact: unary(async (request) => {
-      const response = await backend.propose({ type: 'compact', revision: readCompactionRequest(request) });
+      const { revision, physical } = readCompactionRequest(request);
+      const response = await backend.propose({ type: 'compact', revision });
+      if (physical) await finishCompaction(backend, { timeoutMs: PHYSICAL_COMPACTION_TIMEOUT_MS });
       return { header: header(response.revision) };
     }),
   };

@@ -128,6 +128,11 @@ export class MvccStore {
     return this.visibleMeta.compactRevision;
   }
 
+  /** The history the last compaction made unreachable is still being removed (a step per applied entry). */
+  get compactionInProgress(): boolean {
+    return this.visibleMeta.compactNext !== undefined;
+  }
+
   /**
    * Applies the committed entry at `index`. An index at or below appliedIndex was applied before
    * and is skipped. A deterministic failure is returned as `rejected` (the entry still counts as
