@@ -295,10 +295,10 @@ export class ApiServer {
     const checkFields = fields.requirements.length > 0;
     const predicate = (obj: ApiObject): boolean =>
       (namespace === '' || obj.metadata.namespace === namespace) && (noLabels || labels.matches(obj.metadata.labels)) && (!checkFields || fields.matches(k.selectableFields(obj)));
-    const cachePredicate = (checkNamespace: boolean, checkFields: boolean): CacheFilter['predicate'] =>
-      !checkNamespace && noLabels && !checkFields
+    const cachePredicate = (withNamespace: boolean, withFields: boolean): CacheFilter['predicate'] =>
+      !withNamespace && noLabels && !withFields
         ? undefined
-        : (obj: Selectable): boolean => (!checkNamespace || obj.namespace === namespace) && (noLabels || labels.matches(obj.labels)) && (!checkFields || fields.matches(obj.fields));
+        : (obj: Selectable): boolean => (!withNamespace || obj.namespace === namespace) && (noLabels || labels.matches(obj.labels)) && (!withFields || fields.matches(obj.fields));
     if (nodeIndexed) return { predicate, cacheFilter: { index: { name: 'spec.nodeName', value: node }, predicate: cachePredicate(namespace !== '', !onlyNodeField) } };
     if (namespace !== '') return { predicate, cacheFilter: { index: { name: 'metadata.namespace', value: namespace }, predicate: cachePredicate(false, checkFields) } };
     return { predicate, cacheFilter: { predicate: cachePredicate(false, checkFields) } };
