@@ -54,6 +54,7 @@ interface KvClient extends grpc.Client {
   Put: Unary<Record<string, unknown>, PutReply>;
   DeleteRange: Unary<Record<string, unknown>, PutReply>;
   Txn: Unary<Record<string, unknown>, TxnReply>;
+  Compact: Unary<Record<string, unknown>, { header: { revision: string | number } }>;
 }
 type KvClientConstructor = new (address: string, creds: grpc.ChannelCredentials) => KvClient;
 
@@ -86,7 +87,7 @@ export class StoreClient {
     this.current = i % this.clients.length;
   }
 
-  private call<Req extends Record<string, unknown>, Res>(method: 'Range' | 'Put' | 'DeleteRange' | 'Txn', req: Req): Promise<Res> {
+  private call<Req extends Record<string, unknown>, Res>(method: 'Range' | 'Put' | 'DeleteRange' | 'Txn' | 'Compact', req: Req): Promise<Res> {
     const i = this.current;
     const client = this.clients[i]!;
     const endpoint = this.endpoints[i]!;
@@ -147,6 +148,11 @@ export class StoreClient {
       failure: [],
     });
     return r.succeeded ? Number(r.header.revision) : undefined;
+  }
+
+  /** Compacts the history up to `revision` (etcd's Compact; `physical` waits until it is removed). */
+  async compact(revision: number, opts: { physical?: boolean } = {}): Promise<void> {
+    await this.call<Record<string, unknown>, unknown>('Compact', { revision, physical: opts.physical === true });
   }
 
   close(): void {
