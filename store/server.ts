@@ -367,7 +367,8 @@ export class Master {
   }
 
   async close(): Promise<void> {
-    await this.handOffLeadership();
+    // A master that cannot hand over (its Raft node failed, say) still closes everything else.
+    await this.handOffLeadership().catch((error: unknown) => this.logger.warn('leadership hand-off failed', { error: (error as Error).message }));
     this.logger.info('master stopping', { name: this.config.name });
     this.stopStallWatch();
     await this.api?.close();
