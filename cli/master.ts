@@ -115,7 +115,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
   });
   // Leadership moves first (when this master leads), so the cluster elects nobody by timeout and
   // the scheduler's release below is committed by the new leader.
-  await master.handOffLeadership().catch(() => false);
+  await master.handOffLeadership().catch((error: unknown) => logger.warn('leadership hand-off failed', { error: (error as Error).message }));
   // The scheduler goes first and releases its Lease, so a standby takes over at once — if the
   // cluster can still commit that: when it cannot (the other masters are stopping too), the lease
   // simply expires, and the master must not hang waiting.
