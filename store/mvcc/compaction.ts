@@ -17,7 +17,7 @@
 // is a tombstone (the key is absent at C either way), so after any step every read at C or later
 // still finds the same newest entry, or none.
 
-import { indexKeyGroup, indexKeyRevision, revisionKey } from './keyspace.js';
+import { bytesEqual, indexKeyGroup, indexKeyRevision, revisionKey } from './keyspace.js';
 import { INDEX_TOMBSTONE, type MvccTables } from './tables.js';
 
 /**
@@ -36,12 +36,6 @@ export interface CompactionStep {
   readonly next: Uint8Array | undefined;
   readonly examined: number;
   readonly removed: number;
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
