@@ -112,7 +112,7 @@ async function workload(target: Target, clients: number, valueBytes: number, sec
     }
     return single.sort((a, b) => a - b);
   };
-  const single = await singleClient('single-cold');
+  const coldSingle = await singleClient('single-cold');
 
   const latencies: number[] = [];
   let errors = 0;
@@ -166,7 +166,7 @@ async function workload(target: Target, clients: number, valueBytes: number, sec
     p50Ms: Number(percentile(latencies, 50).toFixed(2)),
     p99Ms: Number(percentile(latencies, 99).toFixed(2)),
     singleClientP50Ms: Number(percentile(warmSingle, 50).toFixed(3)),
-    singleClientColdP50Ms: Number(percentile(single, 50).toFixed(3)),
+    singleClientColdP50Ms: Number(percentile(coldSingle, 50).toFixed(3)),
     cpuSecondsPer1000Writes: Number((((cpuAfter - cpuBefore) / Math.max(1, latencies.length)) * 1000).toFixed(3)),
     clientCpuSecondsPer1000Writes: Number((((clientCpu.user + clientCpu.system) / 1e6 / Math.max(1, latencies.length)) * 1000).toFixed(3)),
   };
