@@ -4,12 +4,12 @@
 // own commit is included) and the watching master's memory per watcher.
 
 import { setMaxListeners } from 'node:events';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import type { ApiClient } from '../client/api-client.js';
 import { fetchStatus } from '../cli/status.js';
 import type { Pod } from '../proto/api/types.js';
 import { TestCluster } from '../test/harness/cluster.js';
+import { LoopDelay } from '../store/loop-delay.js';
 
 /** Bounds on the flags, whatever they say. */
 const MAX_WATCHERS = 20_000;
@@ -206,8 +206,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     const withWatchers = await fetchStatus(watchMaster.listen, { gc: true });
 
     // The benchmark's own event loop: its stalls delay the timestamps it takes, so they are printed too.
-    const benchLoop = monitorEventLoopDelay({ resolution: 10 });
-    benchLoop.enable();
+    const benchLoop = new LoopDelay(10);
     // A warm-up phase first, at the same rate and through the same paths, whose figures are not
     // counted: the masters' and the bench's code gets compiled, and the watch caches and
     // per-watcher state settle. A control plane runs for days; what its users wait on is the
@@ -232,8 +231,8 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     };
     while (undelivered() > 0 && performance.now() < drainUntil) await new Promise((r) => setTimeout(r, 50));
     // The bench's own loop, read before the watchers are torn down (5,000 aborts take a while).
-    const benchLoopMs = { p50: benchLoop.percentile(50) / 1e6, p99: benchLoop.percentile(99) / 1e6, max: benchLoop.max / 1e6 };
-    benchLoop.disable();
+    const benchLoopMs = benchLoop.read();
+    benchLoop.stop();
     ac.abort();
     await Promise.all(watching);
 

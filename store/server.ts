@@ -3,7 +3,6 @@
 // member over LMDB, and the etcd v3 gRPC endpoint on --etcd-listen.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import type { ConfChange } from '../raft/core/confchange.js';
 import { type ConfState, type Message, NONE, type NodeId, Role } from '../raft/core/types.js';
@@ -11,6 +10,7 @@ import type { PeerSender, RaftNodeStats } from '../raft/driver/raft-node.js';
 import type { TxnBatcherStats } from './txn-batcher.js';
 import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
+import { LoopDelay, type LoopDelayMs } from './loop-delay.js';
 import { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
 import { FaultLayer } from './fault-network.js';
@@ -81,12 +81,11 @@ export interface MasterStatusReport {
   /** process.memoryUsage() of the master, in bytes. */
   readonly memory: { readonly rss: number; readonly heapUsed: number };
   /** How late the event loop ran timers since the master started (stalls show here first). */
-  readonly eventLoopDelayMs: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly eventLoopDelayMs: LoopDelayMs;
 }
 
-/** The event loop's delay, sampled for the master's whole life (perf_hooks, 20 ms resolution). */
-const loopDelay = monitorEventLoopDelay({ resolution: 20 });
-loopDelay.enable();
+/** The event loop's delay, sampled every 20 ms for the master's whole life. */
+const loopDelay = new LoopDelay(20);
 
 /** The stall watch looks at the event loop this often. */
 export const STALL_CHECK_MS = 100;
@@ -321,7 +320,7 @@ export class Master {
       raftStats: { ...this.member.raft.stats },
       txnBatches: this.member.store.batcher.stats,
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
-      eventLoopDelayMs: { p50: loopDelay.percentile(50) / 1e6, p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+      eventLoopDelayMs: loopDelay.read(),
     };
   }
 
