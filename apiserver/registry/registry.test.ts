@@ -174,6 +174,27 @@ describe('Registry', () => {
     expect(await reason(registry.list('Pod', { continueToken: 'garbage' }))).toBe(StatusReason.BadRequest);
   });
 
+  test('creates in one namespace share its liveness read; a terminating namespace refuses them all', async () => {
+    await registry.create({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team', finalizers: ['x/y'] } });
+    const ranges: string[] = [];
+    const range = backend.range.bind(backend);
+    backend.range = (req, consistency) => {
+      ranges.push(new TextDecoder().decode(req.key));
+      return range(req, consistency);
+    };
+    const inTeam = (name: string): ApiObject => ({ ...pod(name), metadata: { name, namespace: 'team' } });
+    const created = await Promise.all(['a', 'b', 'c', 'd', 'e'].map((n) => registry.create(inTeam(n))));
+    expect(created.map((p) => p.metadata.namespace)).toEqual(['team', 'team', 'team', 'team', 'team']);
+    expect(ranges.filter((k) => k.includes('namespaces')).length).toBe(1);
+
+    // Once the read has settled, a later create reads again and sees the namespace terminating.
+    const marked = await registry.delete({ kind: 'Namespace', name: 'team' });
+    expect(marked.object.metadata.deletionTimestamp).toBeDefined();
+    const refused = await Promise.all(['f', 'g', 'h'].map((n) => reason(registry.create(inTeam(n)))));
+    expect(refused).toEqual([StatusReason.Forbidden, StatusReason.Forbidden, StatusReason.Forbidden]);
+    expect(await reason(registry.get({ kind: 'Pod', namespace: 'team', name: 'f' }))).toBe(StatusReason.NotFound);
+  });
+
   test('delete: finalizers hold the object until the last one goes', async () => {
     await registry.create({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'default', finalizers: ['x/y'] } });
     const r = await registry.delete({ kind: 'ConfigMap', namespace: 'default', name: 'c' });

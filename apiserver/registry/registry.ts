@@ -176,8 +176,16 @@ function decodeContinue(token: string, prefix: string): ContinueToken {
   throw new ApiError(StatusReason.BadRequest, 'continue: not a continue token of this list', [{ field: 'continue', description: 'must be the continue value of a previous page of the same list' }]);
 }
 
+/**
+ * At most this many namespaces have a liveness read in flight that later creates can share; past
+ * it, a create reads the namespace on its own.
+ */
+export const MAX_SHARED_NAMESPACE_READS = 1024;
+
 export class Registry {
   private readonly storage: ObjectStorage;
+  /** The namespace reads in flight, by namespace; each entry is gone once its read settles. */
+  private readonly namespaceReads = new Map<string, Promise<void>>();
 
   constructor(private readonly deps: RegistryDeps) {
     this.storage = new ObjectStorage(deps.backend);
@@ -269,7 +277,27 @@ export class Registry {
     }
   }
 
-  private async requireLiveNamespace(namespace: string): Promise<void> {
+  /**
+   * Refuses a create in a namespace that is being terminated. Concurrent creates in one namespace
+   * (the items of a bulk call) share one read: it is a serializable read, so a read that started
+   * a moment earlier is as good as one's own, and the create's compare still decides, linearizably,
+   * that the namespace exists.
+   */
+  private requireLiveNamespace(namespace: string): Promise<void> {
+    const shared = this.namespaceReads.get(namespace);
+    if (shared !== undefined) return shared;
+    const read = this.readLiveNamespace(namespace);
+    if (this.namespaceReads.size < MAX_SHARED_NAMESPACE_READS) {
+      this.namespaceReads.set(namespace, read);
+      const forget = (): void => {
+        this.namespaceReads.delete(namespace);
+      };
+      read.then(forget, forget);
+    }
+    return read;
+  }
+
+  private async readLiveNamespace(namespace: string): Promise<void> {
     const ns = await this.storage.get(objectKey('namespaces', '', namespace), true);
     if (ns === undefined) return; // the create's own compare decides, linearizably
     const obj = this.materialize(this.handler('Namespace'), ns);
