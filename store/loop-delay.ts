@@ -30,10 +30,9 @@ export class LoopDelay {
   }
 
   read(): LoopDelayMs {
+    // Clamped at 0: timer jitter can put a tick a little early, and an empty histogram reads 0.
     const late = (ns: number): number => Math.max(0, ns / 1e6 - this.resolutionMs);
     const h = this.histogram;
-    // Before the first sample the histogram's percentiles are 0 and its max is 0 as well.
-    if (h.count === 0) return { p50: 0, p99: 0, max: 0 };
     return { p50: late(h.percentile(50)), p99: late(h.percentile(99)), max: late(h.max) };
   }
 }
