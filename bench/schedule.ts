@@ -12,13 +12,13 @@
 // verification fails.
 
 import { setMaxListeners } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cpuMillis, memoryBytes } from '../apiserver/resources/quantity.js';
 import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
+import { processCpuSeconds, processPeakRssMb } from './proc.js';
 import { TEST_API_TOKEN, TestCluster } from '../test/harness/cluster.js';
 
 /** Objects per bulk call (the API's MAX_BULK_ITEMS). */
@@ -60,16 +60,6 @@ export const GOAL_PODS_PER_SECOND = 5_000;
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
-}
-
-function procCpuSeconds(pid: number): number {
-  const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
-function procPeakRssMb(pid: number): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m === null ? 0 : Number(m[1]) / 1024;
 }
 
 /** Attempts of one pod's create when the cluster answers UNAVAILABLE or DEADLINE_EXCEEDED. */
@@ -373,7 +363,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
     const listed = await client.list<Pod>('Pod', { namespace: 'bench', limit: 1 });
     await timeline.start(client, listed.resourceVersion);
 
-    const cpuBefore = pids().map(procCpuSeconds).reduce((a, b) => a + b, 0);
+    const cpuBefore = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
     const started = performance.now();
     const requests = { cpu: values['pod-cpu'], memory: values['pod-memory'] };
     let progressAt = 0;
@@ -396,7 +386,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       process.stderr.write(progressBar(timeline.boundAt.size < podCount ? 'bound' : 'running', timeline.boundAt.size < podCount ? timeline.boundAt.size : timeline.runningAt.size, podCount, timeline.boundAt.size / elapsed));
     }
     process.stderr.write('\n');
-    const cpuAfter = pids().map(procCpuSeconds).reduce((a, b) => a + b, 0);
+    const cpuAfter = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
     let lastBind = started;
     for (const at of timeline.boundAt.values()) if (at > lastBind) lastBind = at;
     let lastRunning = started;
@@ -415,7 +405,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       p50CreateToBindMs: Math.round(percentile(latencies, 50)),
       p99CreateToBindMs: Math.round(percentile(latencies, 99)),
       mastersCpuSeconds: cluster !== undefined ? Number((cpuAfter - cpuBefore).toFixed(1)) : null,
-      mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(procPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
+      mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(processPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
       verified: problems.length === 0 && timeline.boundAt.size === podCount,
       problems,
       agentStatusErrors: agents.errors,

@@ -8,7 +8,7 @@
 // revision and putting the new value (compare-and-put), on keys each client owns.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +16,7 @@ import { StoreClient, type KeyValue } from '../store/client.js';
 import { NativeStoreClient } from '../store/native/client.js';
 import type { MasterStatusReport } from '../store/server.js';
 import { TestCluster } from '../test/harness/cluster.js';
+import { processCpuSeconds } from './proc.js';
 
 /** Sequential writes per single-client latency measurement. */
 const SINGLE_CLIENT_WRITES = 300;
@@ -66,12 +67,6 @@ export interface StoreBenchResult {
   readonly failoverMs?: number;
 }
 
-function cpuSeconds(pid: number): number {
-  // /proc/PID/stat fields 14 and 15: utime and stime in clock ticks (100 per second on Linux).
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -116,7 +111,7 @@ async function workload(target: Target, clients: number, valueBytes: number, sec
 
   const latencies: number[] = [];
   let errors = 0;
-  const cpuBefore = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const cpuBefore = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
   const clientCpuBefore = process.cpuUsage();
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -155,7 +150,7 @@ async function workload(target: Target, clients: number, valueBytes: number, sec
     }),
   );
   const elapsed = (performance.now() - start) / 1000;
-  const cpuAfter = pids().map(cpuSeconds).reduce((a, b) => a + b, 0);
+  const cpuAfter = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
   const clientCpu = process.cpuUsage(clientCpuBefore);
   const warmSingle = await singleClient('single-warm');
   for (const c of conns) c.close();

@@ -9,7 +9,9 @@ import type { ApiClient } from '../client/api-client.js';
 import { fetchStatus } from '../cli/status.js';
 import type { Pod } from '../proto/api/types.js';
 import { TestCluster } from '../test/harness/cluster.js';
+import type { GcPausesMs } from '../store/gc-pauses.js';
 import { LoopDelay } from '../store/loop-delay.js';
+import { processCpuSeconds } from './proc.js';
 
 /** Bounds on the flags, whatever they say. */
 const MAX_WATCHERS = 20_000;
@@ -143,6 +145,48 @@ export interface WatchBenchResult {
   readonly rssBytesPerWatcher: number;
 }
 
+/** One master's counters at a moment: CPU from /proc, GC pauses and role from its /status. */
+interface MasterSample {
+  readonly cpuSeconds: number;
+  readonly role: string;
+  readonly gc: GcPausesMs;
+}
+
+async function sampleMasters(cluster: TestCluster): Promise<Map<string, MasterSample>> {
+  const samples = await Promise.all(
+    cluster.members.map(async (m): Promise<[string, MasterSample]> => {
+      const st = await fetchStatus(m.listen);
+      return [m.name, { cpuSeconds: m.proc?.pid === undefined ? NaN : processCpuSeconds(m.proc.pid), role: st.role, gc: st.gcPausesMs }];
+    }),
+  );
+  return new Map(samples);
+}
+
+/**
+ * What each master spent on the measured phase: CPU seconds per 1,000 pods written (the figure to
+ * compare before and after a change: latency tails move with the machine's load, this far less)
+ * and the garbage collector's pauses in it (the longest is since the master started).
+ */
+function mastersDuring(before: Map<string, MasterSample>, after: Map<string, MasterSample>, pods: number): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, b] of after) {
+    const a = before.get(name);
+    if (a === undefined) continue;
+    const kind = (k: 'minor' | 'major'): Record<string, number> => ({
+      count: b.gc[k].count - a.gc[k].count,
+      totalMs: Number((b.gc[k].totalMs - a.gc[k].totalMs).toFixed(1)),
+      maxSinceStartMs: Number(b.gc[k].max.toFixed(1)),
+    });
+    out[name] = {
+      role: b.role,
+      cpuSecondsPer1000Pods: Number((((b.cpuSeconds - a.cpuSeconds) / Math.max(1, pods)) * 1000).toFixed(3)),
+      gcScavenges: kind('minor'),
+      gcMarkCompacts: kind('major'),
+    };
+  }
+  return out;
+}
+
 export async function watchBenchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -213,6 +257,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     // steady state. The warm-up's own write p99 is printed, so a slow start stays visible.
     const warm = warmupSeconds > 0 ? await writePhase(writer, warmupSeconds, rate, watchers, WARMUP_PREFIX, () => {}) : undefined;
     benchLoop.reset();
+    const mastersBefore = await sampleMasters(cluster);
     let writeErrors = 0;
     let firstWriteError: string | undefined;
     const measured = await writePhase(writer, seconds, rate, watchers, MEASURED_PREFIX, (outcome) => {
@@ -222,6 +267,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     });
     const { written, latencies: writeLatencies } = measured;
     const elapsed = measured.elapsedSeconds;
+    const masters = mastersDuring(mastersBefore, await sampleMasters(cluster), written);
     const drainUntil = performance.now() + DRAIN_MS;
     // Every acknowledged write must arrive; a write that failed (outcome unknown) may arrive too.
     const undelivered = (): number => {
@@ -259,7 +305,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
       heapBytesPerWatcher: Math.round((withWatchers.memory.heapUsed - before.memory.heapUsed) / watchers),
       rssBytesPerWatcher: Math.round((withWatchers.memory.rss - before.memory.rss) / watchers),
     };
-    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm === undefined ? undefined : Number(percentile(warm.latencies, 99).toFixed(2)), writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops), goals: { p99Ms: { goal: '< 50 (5000 watchers, 1000 writes/s)', measured: result.p99Ms }, heapBytesPerWatcher: { goal: '< 10240', measured: result.heapBytesPerWatcher } } })}\n`);
+    out.write(`${JSON.stringify({ bench: 'watch', ...result, warmupSeconds, warmupWriteP99Ms: warm === undefined ? undefined : Number(percentile(warm.latencies, 99).toFixed(2)), writeErrors, firstWriteError, streamErrors, watchMaster: watchMaster.name, writeMaster: writeMaster.name, eventLoopDelayMs: Object.assign({ bench: benchLoopMs }, ...loops), masters, goals: { p99Ms: { goal: '< 50 (5000 watchers, 1000 writes/s)', measured: result.p99Ms }, heapBytesPerWatcher: { goal: '< 10240', measured: result.heapBytesPerWatcher } } })}\n`);
     return result.missing === 0 && result.duplicates === 0 && streamErrors === 0 ? 0 : 1;
   } finally {
     await Promise.all(clients.map((c) => c.close()));

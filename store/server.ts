@@ -10,6 +10,7 @@ import type { PeerSender, RaftNodeStats } from '../raft/driver/raft-node.js';
 import type { TxnBatcherStats } from './txn-batcher.js';
 import { isRaftPeerUpgrade, RAFT_PEER_PATH } from '../raft/driver/transport.js';
 import type { Logger } from './logger.js';
+import { GcPauses, type GcPausesMs } from './gc-pauses.js';
 import { LoopDelay, type LoopDelayMs } from './loop-delay.js';
 import { StoreMember } from './member.js';
 import { decodeMemberContext, encodeMemberContext, memberIdFromAddress, parseHostPort, type MemberContext, type PeerSpec } from './members.js';
@@ -82,10 +83,14 @@ export interface MasterStatusReport {
   readonly memory: { readonly rss: number; readonly heapUsed: number };
   /** How late the event loop ran timers since the master started (stalls show here first). */
   readonly eventLoopDelayMs: LoopDelayMs;
+  /** The garbage collector's pauses since the master started (every write and event waits them out). */
+  readonly gcPausesMs: GcPausesMs;
 }
 
 /** The event loop's delay, sampled every 20 ms for the master's whole life. */
 const loopDelay = new LoopDelay(20);
+/** The garbage collector's pauses, for the master's whole life. */
+const gcPauses = new GcPauses();
 
 /** The stall watch looks at the event loop this often. */
 export const STALL_CHECK_MS = 100;
@@ -321,6 +326,7 @@ export class Master {
       txnBatches: this.member.store.batcher.stats,
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
       eventLoopDelayMs: loopDelay.read(),
+      gcPausesMs: gcPauses.read(),
     };
   }
 
