@@ -18,6 +18,7 @@ import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
+import { mastersDuring, sampleMasters } from './masters.js';
 import { processCpuSeconds, processPeakRssMb } from './proc.js';
 import { TEST_API_TOKEN, TestCluster } from '../test/harness/cluster.js';
 
@@ -44,6 +45,8 @@ export interface ScheduleBenchResult {
   readonly p50CreateToBindMs: number;
   readonly p99CreateToBindMs: number;
   readonly mastersCpuSeconds: number | null;
+  /** Each master's role, CPU seconds per 1,000 pods and GC pauses over the run (bench/masters.ts); null against a running cluster. */
+  readonly masters: Record<string, unknown> | null;
   readonly mastersPeakRssMb: number | null;
   readonly verified: boolean;
   readonly problems: readonly string[];
@@ -364,6 +367,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
     await timeline.start(client, listed.resourceVersion);
 
     const cpuBefore = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
+    const mastersBefore = cluster !== undefined ? await sampleMasters(cluster.members) : undefined;
     const started = performance.now();
     const requests = { cpu: values['pod-cpu'], memory: values['pod-memory'] };
     let progressAt = 0;
@@ -387,6 +391,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
     }
     process.stderr.write('\n');
     const cpuAfter = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
+    const masters = cluster !== undefined && mastersBefore !== undefined ? mastersDuring(mastersBefore, await sampleMasters(cluster.members), podCount) : null;
     let lastBind = started;
     for (const at of timeline.boundAt.values()) if (at > lastBind) lastBind = at;
     let lastRunning = started;
@@ -406,6 +411,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       p99CreateToBindMs: Math.round(percentile(latencies, 99)),
       mastersCpuSeconds: cluster !== undefined ? Number((cpuAfter - cpuBefore).toFixed(1)) : null,
       mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(processPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
+      masters,
       verified: problems.length === 0 && timeline.boundAt.size === podCount,
       problems,
       agentStatusErrors: agents.errors,

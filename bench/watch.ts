@@ -9,9 +9,8 @@ import type { ApiClient } from '../client/api-client.js';
 import { fetchStatus } from '../cli/status.js';
 import type { Pod } from '../proto/api/types.js';
 import { TestCluster } from '../test/harness/cluster.js';
-import type { GcPausesMs } from '../store/gc-pauses.js';
 import { LoopDelay } from '../store/loop-delay.js';
-import { processCpuSeconds } from './proc.js';
+import { mastersDuring, sampleMasters } from './masters.js';
 
 /** Bounds on the flags, whatever they say. */
 const MAX_WATCHERS = 20_000;
@@ -145,48 +144,6 @@ export interface WatchBenchResult {
   readonly rssBytesPerWatcher: number;
 }
 
-/** One master's counters at a moment: CPU from /proc, GC pauses and role from its /status. */
-interface MasterSample {
-  readonly cpuSeconds: number;
-  readonly role: string;
-  readonly gc: GcPausesMs;
-}
-
-async function sampleMasters(cluster: TestCluster): Promise<Map<string, MasterSample>> {
-  const samples = await Promise.all(
-    cluster.members.map(async (m): Promise<[string, MasterSample]> => {
-      const st = await fetchStatus(m.listen);
-      return [m.name, { cpuSeconds: m.proc?.pid === undefined ? NaN : processCpuSeconds(m.proc.pid), role: st.role, gc: st.gcPausesMs }];
-    }),
-  );
-  return new Map(samples);
-}
-
-/**
- * What each master spent on the measured phase: CPU seconds per 1,000 pods written (the figure to
- * compare before and after a change: latency tails move with the machine's load, this far less)
- * and the garbage collector's pauses in it (the longest is since the master started).
- */
-function mastersDuring(before: Map<string, MasterSample>, after: Map<string, MasterSample>, pods: number): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, b] of after) {
-    const a = before.get(name);
-    if (a === undefined) continue;
-    const kind = (k: 'minor' | 'major'): Record<string, number> => ({
-      count: b.gc[k].count - a.gc[k].count,
-      totalMs: Number((b.gc[k].totalMs - a.gc[k].totalMs).toFixed(1)),
-      maxSinceStartMs: Number(b.gc[k].max.toFixed(1)),
-    });
-    out[name] = {
-      role: b.role,
-      cpuSecondsPer1000Pods: Number((((b.cpuSeconds - a.cpuSeconds) / Math.max(1, pods)) * 1000).toFixed(3)),
-      gcScavenges: kind('minor'),
-      gcMarkCompacts: kind('major'),
-    };
-  }
-  return out;
-}
-
 export async function watchBenchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
@@ -257,7 +214,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     // steady state. The warm-up's own write p99 is printed, so a slow start stays visible.
     const warm = warmupSeconds > 0 ? await writePhase(writer, warmupSeconds, rate, watchers, WARMUP_PREFIX, () => {}) : undefined;
     benchLoop.reset();
-    const mastersBefore = await sampleMasters(cluster);
+    const mastersBefore = await sampleMasters(cluster.members);
     let writeErrors = 0;
     let firstWriteError: string | undefined;
     const measured = await writePhase(writer, seconds, rate, watchers, MEASURED_PREFIX, (outcome) => {
@@ -267,7 +224,7 @@ export async function watchBenchCommand(argv: readonly string[], out: NodeJS.Wri
     });
     const { written, latencies: writeLatencies } = measured;
     const elapsed = measured.elapsedSeconds;
-    const masters = mastersDuring(mastersBefore, await sampleMasters(cluster), written);
+    const masters = mastersDuring(mastersBefore, await sampleMasters(cluster.members), written);
     const drainUntil = performance.now() + DRAIN_MS;
     // Every acknowledged write must arrive; a write that failed (outcome unknown) may arrive too.
     const undelivered = (): number => {
