@@ -23,6 +23,13 @@ export async function sampleMasters(members: readonly HarnessMember[]): Promise<
   return new Map(samples);
 }
 
+/** The masters' CPU seconds added up. */
+export function mastersCpuSeconds(samples: Map<string, MasterSample>): number {
+  let sum = 0;
+  for (const s of samples.values()) sum += s.cpuSeconds;
+  return sum;
+}
+
 /**
  * What each master spent between two samples: CPU seconds per 1,000 pods (the figure to
  * compare before and after a change: latency tails move with the machine's load, this far less)

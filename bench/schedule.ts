@@ -18,8 +18,8 @@ import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
-import { mastersDuring, sampleMasters } from './masters.js';
-import { processCpuSeconds, processPeakRssMb } from './proc.js';
+import { mastersCpuSeconds, mastersDuring, sampleMasters } from './masters.js';
+import { processPeakRssMb } from './proc.js';
 import { TEST_API_TOKEN, TestCluster } from '../test/harness/cluster.js';
 
 /** Objects per bulk call (the API's MAX_BULK_ITEMS). */
@@ -366,7 +366,6 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
     const listed = await client.list<Pod>('Pod', { namespace: 'bench', limit: 1 });
     await timeline.start(client, listed.resourceVersion);
 
-    const cpuBefore = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
     const mastersBefore = cluster !== undefined ? await sampleMasters(cluster.members) : undefined;
     const started = performance.now();
     const requests = { cpu: values['pod-cpu'], memory: values['pod-memory'] };
@@ -390,8 +389,7 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       process.stderr.write(progressBar(timeline.boundAt.size < podCount ? 'bound' : 'running', timeline.boundAt.size < podCount ? timeline.boundAt.size : timeline.runningAt.size, podCount, timeline.boundAt.size / elapsed));
     }
     process.stderr.write('\n');
-    const cpuAfter = pids().map(processCpuSeconds).reduce((a, b) => a + b, 0);
-    const masters = cluster !== undefined && mastersBefore !== undefined ? mastersDuring(mastersBefore, await sampleMasters(cluster.members), podCount) : null;
+    const mastersAfter = cluster !== undefined ? await sampleMasters(cluster.members) : undefined;
     let lastBind = started;
     for (const at of timeline.boundAt.values()) if (at > lastBind) lastBind = at;
     let lastRunning = started;
@@ -409,9 +407,9 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       podsPerSecondToRunning,
       p50CreateToBindMs: Math.round(percentile(latencies, 50)),
       p99CreateToBindMs: Math.round(percentile(latencies, 99)),
-      mastersCpuSeconds: cluster !== undefined ? Number((cpuAfter - cpuBefore).toFixed(1)) : null,
+      mastersCpuSeconds: mastersBefore !== undefined && mastersAfter !== undefined ? Number((mastersCpuSeconds(mastersAfter) - mastersCpuSeconds(mastersBefore)).toFixed(1)) : null,
       mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(processPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
-      masters,
+      masters: mastersBefore !== undefined && mastersAfter !== undefined ? mastersDuring(mastersBefore, mastersAfter, podCount) : null,
       verified: problems.length === 0 && timeline.boundAt.size === podCount,
       problems,
       agentStatusErrors: agents.errors,

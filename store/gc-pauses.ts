@@ -35,7 +35,7 @@ class PauseKind {
 
   read(): GcPauseKindMs {
     const h = this.histogram;
-    if (h.count === 0) return { count: 0, totalMs: 0, p50: 0, p99: 0, max: 0 };
+    // An empty histogram reads 0 for its percentiles and its max.
     const ms = (us: number): number => us / 1000;
     return { count: h.count, totalMs: this.totalMs, p50: ms(h.percentile(50)), p99: ms(h.percentile(99)), max: ms(h.max) };
   }
@@ -56,8 +56,8 @@ export class GcPauses {
 
   private record(entry: PerformanceEntry): void {
     // Node puts the kind in detail (entry.kind, its old place, is deprecated).
-    const kind = ((entry as PerformanceEntry & { readonly detail?: unknown }).detail as { kind?: number } | null | undefined)?.kind;
-    (kind === constants.NODE_PERFORMANCE_GC_MINOR ? this.minor : this.major).record(entry.duration);
+    const { detail } = entry as PerformanceEntry & { readonly detail?: { readonly kind?: number } | null };
+    (detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR ? this.minor : this.major).record(entry.duration);
   }
 
   read(): GcPausesMs {
