@@ -2,47 +2,40 @@
 // etcd's v3 protobuf messages, with proto3's convention that an absent field is its zero value.
 // A command is validated and normalized (every field present) before it is encoded, and validated
 // again when decoded, so the bytes in the log are canonical and every master reads the same command.
+// The log's binary form is in command-codec.ts; format 1 (msgpack) is still read here.
 
 import { Packr } from 'msgpackr';
 import { InvalidCommandError, RequestTooLargeError } from './errors.js';
 import { FieldReader, type FieldRecord, commandFieldError, join } from './fields.js';
 import { MAX_KEY_BYTES } from './keyspace.js';
 import { checkBranchWrites } from './txn-intervals.js';
-
-/** etcd's default --max-request-bytes: 1.5 MiB. Bounds an encoded command in the log. */
-export const MAX_REQUEST_BYTES = 1.5 * 1024 * 1024;
-
-/**
- * The most txns in one batch command. A batch is applied in one go on every master, so this bounds
- * the time one log entry holds the apply loop (and the watch events one entry produces).
- */
-export const MAX_BATCH_TXNS = 512;
-
-/**
- * Bound on an encoded batch command. Larger than MAX_REQUEST_BYTES so that any single txn (itself
- * at most MAX_REQUEST_BYTES) always fits a batch with others, and below the Raft driver's 4 MiB
- * append and the peer transport's 4 MiB message batch, so one batch entry never exceeds what one
- * append or one message carries.
- */
-export const MAX_BATCH_COMMAND_BYTES = 3 * 1024 * 1024;
-
-/** etcd's default --max-txn-ops: the most compares, and the most ops in each branch, of one txn. */
-export const MAX_TXN_OPS = 128;
-
-/** How deeply txns may nest. etcd has no explicit bound; ours keeps validation's recursion shallow. */
-export const MAX_TXN_DEPTH = 16;
-
-/** etcd's MaxLeaseTTL (9,000,000,000 seconds). */
-export const MAX_LEASE_TTL_SECONDS = 9_000_000_000;
-
-/**
- * Lease ids are int64 in etcd. Ours are positive safe integers: ids are chosen by our own proposer,
- * and the gRPC face rejects a client-chosen id above this.
- */
-export const MAX_LEASE_ID = Number.MAX_SAFE_INTEGER;
-
-/** etcd's NoLease. */
-export const NO_LEASE = 0;
+import { WIRE_BATCH_OVERHEAD_BYTES, WIRE_MAGIC, decodeWire, encodeWire, encodeWireBatch, isWireBatch } from './command-codec.js';
+export {
+  MAX_REQUEST_BYTES,
+  MAX_BATCH_TXNS,
+  MAX_BATCH_COMMAND_BYTES,
+  MAX_TXN_OPS,
+  MAX_TXN_DEPTH,
+  MAX_LEASE_TTL_SECONDS,
+  MAX_LEASE_ID,
+  NO_LEASE,
+  MAX_MEMBER_NAME_LENGTH,
+  MAX_MEMBER_CLIENT_URLS,
+  MAX_MEMBER_URL_LENGTH,
+} from './command-limits.js';
+import {
+  MAX_REQUEST_BYTES,
+  MAX_BATCH_TXNS,
+  MAX_BATCH_COMMAND_BYTES,
+  MAX_TXN_OPS,
+  MAX_TXN_DEPTH,
+  MAX_LEASE_TTL_SECONDS,
+  MAX_LEASE_ID,
+  NO_LEASE,
+  MAX_MEMBER_NAME_LENGTH,
+  MAX_MEMBER_CLIENT_URLS,
+  MAX_MEMBER_URL_LENGTH,
+} from './command-limits.js';
 
 export const SortOrder = { None: 'none', Ascend: 'ascend', Descend: 'descend' } as const;
 export type SortOrder = (typeof SortOrder)[keyof typeof SortOrder];
@@ -170,11 +163,6 @@ export interface MemberPublishCommand {
   readonly name: string;
   readonly clientUrls: readonly string[];
 }
-
-/** Bounds on a published member: a name as --name allows, a few URLs of reasonable length. */
-export const MAX_MEMBER_NAME_LENGTH = 63;
-export const MAX_MEMBER_CLIENT_URLS = 16;
-export const MAX_MEMBER_URL_LENGTH = 512;
 
 /** An operation inside a txn branch (etcd RequestOp). */
 export type RequestOp = RangeOp | PutCommand | DeleteRangeCommand | TxnCommand;
@@ -448,8 +436,8 @@ export function validateCommand(input: unknown): Command {
   }
 }
 
-// msgpack without records or extensions: plain maps, arrays, binaries and numbers, so the same
-// command always encodes to the same bytes.
+// Format 1, msgpack without records or extensions (plain maps, arrays, binaries and numbers), is
+// what masters before wire format 2 wrote. It is still read, so a log written then replays.
 const commandPackr = new Packr({ useRecords: false, moreTypes: false });
 
 /** The bound on a command's encoded bytes: a batch may be larger than one request. */
@@ -457,50 +445,36 @@ export function maxCommandBytes(type: CommandType): number {
   return type === 'batch' ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
 }
 
-/** Validates, normalizes and encodes a command for proposal. */
+/** Validates, normalizes and encodes a command for proposal, in wire format 2 (command-codec.ts). */
 export function encodeCommand(command: Command): Uint8Array {
   const normalized = validateCommand(command);
-  const bytes = commandPackr.pack(normalized);
+  const bytes = encodeWire(normalized);
   const limit = maxCommandBytes(normalized.type);
   if (bytes.length > limit) throw new RequestTooLargeError(bytes.length, limit);
-  // A copy: msgpackr hands out views of a buffer it shares between calls.
-  return new Uint8Array(bytes);
-}
-
-// The batch header as commandPackr writes `{ type: 'batch', txns: [...] }`: a map16 of two entries
-// (msgpackr writes every plain object as a map16), then the array header. msgpack values concatenate, so a batch of already-encoded txn commands is
-// this header followed by their bytes, byte for byte what encodeCommand would produce.
-const BATCH_HEAD = Uint8Array.from([0xde, 0x00, 0x02, 0xa4, ...Buffer.from('type'), 0xa5, ...Buffer.from('batch'), 0xa4, ...Buffer.from('txns')]);
-
-function arrayHeader(length: number): Uint8Array {
-  if (length < 16) return Uint8Array.of(0x90 | length);
-  if (length < 0x1_0000) return Uint8Array.of(0xdc, length >> 8, length & 0xff);
-  return Uint8Array.of(0xdd, (length >>> 24) & 0xff, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff);
+  return bytes;
 }
 
 /**
  * The canonical bytes of a batch of txns, each already encoded by encodeCommand as a txn command
  * (so already validated and within one request's bound); nothing is validated or encoded again.
- * Throws RangeError when the count is not 1..MAX_BATCH_TXNS, RequestTooLargeError past MAX_BATCH_COMMAND_BYTES.
+ * Throws RangeError when the count is not 1..MAX_BATCH_TXNS or a piece is not a txn command,
+ * RequestTooLargeError past MAX_BATCH_COMMAND_BYTES.
  */
 export function encodeBatch(encodedTxns: readonly Uint8Array[]): Uint8Array {
   if (encodedTxns.length < 1 || encodedTxns.length > MAX_BATCH_TXNS) {
     throw new RangeError(`a batch holds 1..${MAX_BATCH_TXNS} txns, not ${encodedTxns.length}`);
   }
-  const header = arrayHeader(encodedTxns.length);
-  let length = BATCH_HEAD.length + header.length;
-  for (const txn of encodedTxns) length += txn.length;
-  if (length > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(length, MAX_BATCH_COMMAND_BYTES);
-  const bytes = new Uint8Array(length);
-  bytes.set(BATCH_HEAD, 0);
-  bytes.set(header, BATCH_HEAD.length);
-  let offset = BATCH_HEAD.length + header.length;
-  for (const txn of encodedTxns) {
-    bytes.set(txn, offset);
-    offset += txn.length;
-  }
+  const bytes = encodeWireBatch(encodedTxns);
+  if (bytes.length > MAX_BATCH_COMMAND_BYTES) throw new RequestTooLargeError(bytes.length, MAX_BATCH_COMMAND_BYTES);
   return bytes;
 }
+
+/** Bytes a batch adds around its txns' own encodings, at most. */
+export const BATCH_OVERHEAD_BYTES = WIRE_BATCH_OVERHEAD_BYTES;
+
+// A format-1 batch starts as commandPackr writes `{ type: 'batch', txns: [...] }`: a map16 of two
+// entries (msgpackr writes every plain object as a map16). Only its larger size bound needs it.
+const LEGACY_BATCH_HEAD = Uint8Array.from([0xde, 0x00, 0x02, 0xa4, ...Buffer.from('type'), 0xa5, ...Buffer.from('batch')]);
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   if (bytes.length < prefix.length) return false;
@@ -508,16 +482,15 @@ function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   return true;
 }
 
-/** Bytes a batch adds around its txns' own encodings, at most. */
-export const BATCH_OVERHEAD_BYTES = BATCH_HEAD.length + 5;
-
 /**
- * Decodes and validates a command read from the log. Throws RequestTooLargeError or
- * InvalidCommandError (naming the field) on bad input; never anything else.
+ * Decodes and validates a command read from the log, in either wire format. Throws
+ * RequestTooLargeError or InvalidCommandError (naming the field) on bad input; never anything else.
  */
 export function decodeCommand(bytes: Uint8Array): Command {
-  const limit0 = startsWith(bytes, BATCH_HEAD) ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
-  if (bytes.length > limit0) throw new RequestTooLargeError(bytes.length, limit0);
+  const batch = bytes[0] === WIRE_MAGIC ? isWireBatch(bytes) : startsWith(bytes, LEGACY_BATCH_HEAD);
+  const limit = batch ? MAX_BATCH_COMMAND_BYTES : MAX_REQUEST_BYTES;
+  if (bytes.length > limit) throw new RequestTooLargeError(bytes.length, limit);
+  if (bytes[0] === WIRE_MAGIC) return decodeWire(bytes);
   let decoded: unknown;
   try {
     decoded = commandPackr.unpack(bytes);
@@ -526,7 +499,7 @@ export function decodeCommand(bytes: Uint8Array): Command {
     throw new InvalidCommandError('(bytes)', `not a msgpack value: ${reason}`, { cause });
   }
   const command = validateCommand(decoded);
-  const limit = maxCommandBytes(command.type);
-  if (bytes.length > limit) throw new RequestTooLargeError(bytes.length, limit);
+  const commandLimit = maxCommandBytes(command.type);
+  if (bytes.length > commandLimit) throw new RequestTooLargeError(bytes.length, commandLimit);
   return command;
 }

@@ -58,7 +58,8 @@ export class FieldReader {
   integer(value: unknown, field: string, min: number, max: number): number {
     if (typeof value !== 'number' || !Number.isSafeInteger(value)) throw this.fail(field, 'must be a safe integer');
     if (value < min || value > max) throw this.fail(field, `must be in [${min}, ${max}], got ${value}`);
-    return value;
+    // -0 is 0: one number, one encoding.
+    return value === 0 ? 0 : value;
   }
 
   optionalInteger(value: unknown, field: string, min: number, max: number): number {
