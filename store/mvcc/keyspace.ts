@@ -189,3 +189,8 @@ export function prefixRangeEnd(prefix: Uint8Array): Uint8Array {
   }
   return new Uint8Array([0]);
 }
+
+/** A key as a string, for maps keyed by key: latin1, one character per byte, read without a copy. */
+export function keyId(key: Uint8Array): string {
+  return Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('latin1');
+}

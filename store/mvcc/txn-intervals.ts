@@ -6,16 +6,12 @@
 
 import type { RequestOp } from './commands.js';
 import { InvalidCommandError, formatKey } from './errors.js';
-import { type KeyRange, keyRange, rangeContains } from './keyspace.js';
+import { type KeyRange, keyId, keyRange, rangeContains } from './keyspace.js';
 
 interface BranchWrites {
   /** Put keys (as latin1 strings, a lossless map key) with the field that puts them. */
   readonly puts: Map<string, string>;
   readonly deletes: KeyRange[];
-}
-
-function keyId(key: Uint8Array): string {
-  return Buffer.from(key).toString('latin1');
 }
 
 function deleted(deletes: readonly KeyRange[], key: Uint8Array): boolean {

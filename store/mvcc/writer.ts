@@ -12,6 +12,7 @@ import {
   compareBytes,
   concatBytes,
   indexKey,
+  keyId,
   keyRange,
   leaseIdKey,
   revisionKey,
@@ -52,6 +53,11 @@ export class WriteTxn {
   /** The changes made so far, in (main, sub) order: what watchers will see. */
   readonly events: WatchEvent[] = [];
   private nextSub = 0;
+  /**
+   * The live key-values this txn has read or written, by key: an update's compare and its put read
+   * the key's record once. Bounded by the txn's keys (MAX_TXN_OPS per list); gone with the txn.
+   */
+  private readonly live = new Map<string, KeyValue | undefined>();
 
   constructor(
     private readonly tables: MvccTables,
@@ -65,6 +71,15 @@ export class WriteTxn {
     return this.events.length > 0 ? this.beginRevision + 1 : this.beginRevision;
   }
 
+  /** The key's live version as this txn sees it (its own writes included). */
+  private latest(key: Uint8Array): KeyValue | undefined {
+    const id = keyId(key);
+    if (this.live.has(id)) return this.live.get(id);
+    const kv = this.reader.latest(key);
+    this.live.set(id, kv);
+    return kv;
+  }
+
   private leaseExists(id: number): boolean {
     return this.tables.leases.get(leaseIdKey(id)) !== undefined;
   }
@@ -75,7 +90,7 @@ export class WriteTxn {
 
   put(request: PutRequest): PutResponse {
     const { key } = request;
-    const prev = this.reader.latest(key);
+    const prev = this.latest(key);
     const ignoreValue = request.ignoreValue ?? false;
     const ignoreLease = request.ignoreLease ?? false;
     if ((ignoreValue || ignoreLease) && prev === undefined) throw new KeyNotFoundError(key);
@@ -95,6 +110,7 @@ export class WriteTxn {
     if (lease !== 0) this.tables.leaseKeys.putSync(this.leaseKey(lease, key), EMPTY_BYTES);
 
     const kv: KeyValue = { key, createRevision, modRevision: main, version, value, lease };
+    this.live.set(keyId(key), kv);
     this.events.push(prev === undefined ? { type: 'put', kv } : { type: 'put', kv, prevKv: prev });
     return request.prevKv === true && prev !== undefined
       ? { type: 'put', revision: main, prevKv: prev }
@@ -110,6 +126,7 @@ export class WriteTxn {
     this.tables.keyIndex.putSync(indexKey(key, main, sub), INDEX_TOMBSTONE);
     this.tables.current.removeSync(key);
     if (prev.lease !== 0) this.tables.leaseKeys.removeSync(this.leaseKey(prev.lease, key));
+    this.live.set(keyId(key), undefined);
     this.events.push({ type: 'delete', kv: tombstoneKeyValue(key, main), prevKv: prev });
   }
 
@@ -172,7 +189,9 @@ export class WriteTxn {
    * value compare fails and the others compare against zero (createRevision 0 = "does not exist").
    */
   private compareHolds(compare: Compare): boolean {
-    const kvs = this.reader.liveKeyValues(keyRange(compare.key, compare.rangeEnd));
+    const range = keyRange(compare.key, compare.rangeEnd);
+    const single = range.kind === 'single' ? this.latest(compare.key) : undefined;
+    const kvs = range.kind === 'single' ? (single === undefined ? [] : [single]) : this.reader.liveKeyValues(range);
     if (kvs.length === 0) return compare.target !== 'value' && compareKeyValue(compare, ABSENT);
     return kvs.every((kv) => compareKeyValue(compare, kv));
   }
@@ -191,7 +210,7 @@ export class WriteTxn {
       attached.push(leaseKey.subarray(LEASE_ID_BYTES));
     }
     for (const key of attached) {
-      const kv = this.reader.latest(key);
+      const kv = this.latest(key);
       if (kv !== undefined) this.deleteKey(kv);
     }
     this.tables.leases.removeSync(idKey);
