@@ -13,6 +13,7 @@ import type { ApiObject } from '../proto/api/object.js';
 import type { Clock } from '../raft/driver/raft-node.js';
 import type { Backend } from '../store/backend.js';
 import type { Logger } from '../store/logger.js';
+import type { KeyValue } from '../store/mvcc/responses.js';
 import {
   ApiMethods,
   MAX_BULK_ITEMS,
@@ -54,6 +55,8 @@ export const BUILTIN_NAMESPACES = ['default', 'kube-system', 'kube-node-lease'] 
 export interface ServedKind extends KindHandler {
   /** Field names a field selector may use (selectableFields' keys). */
   readonly selectableFieldNames: readonly string[];
+  /** The object with at least its labels and selectable fields (a cheaper, partial decode); defaults to decode. */
+  decodeSelectable?(raw: Uint8Array): ApiObject;
 }
 
 export interface ApiServerOptions {
@@ -184,6 +187,7 @@ export class ApiServer {
           prefix: utf8(kindPrefix(k.plural)),
           typeMeta: { apiVersion: k.apiVersion, kind: k.kind },
           decode: (kv) => k.decode(kv.value),
+          ...(k.decodeSelectable === undefined ? {} : { decodeForSelection: (kv: KeyValue) => k.decodeSelectable!(kv.value) }),
           selectable: (obj) => ({ namespace: obj.metadata.namespace, labels: obj.metadata.labels, fields: k.selectableFields(obj) }),
           indexes,
           clock: opts.clock,

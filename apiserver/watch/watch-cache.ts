@@ -123,6 +123,11 @@ export interface WatchCacheOptions<T extends ApiObject> {
   decode(kv: KeyValue): T;
   /** What predicates and indexes read of an object, kept instead of it. May throw, like decode. */
   selectable(object: T): Selectable;
+  /**
+   * The object at kv with at least what `selectable` reads (a projection, cheaper than decode):
+   * what each change is decoded with. Defaults to decode. May throw, like decode.
+   */
+  decodeForSelection?(kv: KeyValue): T;
   /** Named index functions, e.g. 'spec.nodeName'; undefined = the object is in no bucket of that index. */
   readonly indexes?: Readonly<Record<string, (object: Selectable) => string | undefined>>;
   readonly limits?: Partial<WatchCacheLimits>;
@@ -473,7 +478,8 @@ export class WatchCache<T extends ApiObject> implements WatcherHost<T> {
     const key = keyString(kv.key);
     let selectable: Selectable;
     try {
-      selectable = this.options.selectable(this.options.decode(kv));
+      const object = this.options.decodeForSelection !== undefined ? this.options.decodeForSelection(kv) : this.options.decode(kv);
+      selectable = this.options.selectable(object);
     } catch (error) {
       this.decodeFailures_++;
       this.logger.error('watch cache skipped an object it cannot decode', {

@@ -802,7 +802,58 @@ function readMapEntry(bytes: boolean, entries: Plain, r: protobuf.Reader, messag
 }
 
 export function decodeObject(kind: string, bytes: Uint8Array): ApiObject {
-  const plan = planOfKind(kind);
+  return decodeWithPlan(kind, planOfKind(kind), bytes);
+}
+
+/**
+ * The plan of `plan` that keeps only the fields on `paths` (JSON names, e.g. spec.nodeName): a
+ * field a path ends at is kept whole, one it passes through keeps only what the paths below it
+ * name, and the decoder skips every other field as it skips unknown ones.
+ */
+function projectPlan(plan: MessagePlan, paths: readonly (readonly string[])[], where: string): MessagePlan {
+  const kept: FieldPlan[] = [];
+  for (const f of plan.fields) {
+    const through = paths.filter((p) => p[0] === f.jsonName);
+    if (through.length === 0) continue;
+    const whole = through.some((p) => p.length === 1) || f.shape !== Shape.message;
+    kept.push(whole ? f : { ...f, message: projectPlan(f.message!, through.map((p) => p.slice(1)), `${where}.${f.jsonName}`) });
+  }
+  for (const p of paths) {
+    if (!plan.fields.some((f) => f.jsonName === p[0])) throw new CodecError(`cannot project ${where}: it has no field ${p[0]}`);
+  }
+  const byNumber: (FieldPlan | undefined)[] = [];
+  for (const f of kept) byNumber[f.tag >>> 3] = f;
+  for (let i = 0; i < byNumber.length; i++) byNumber[i] ??= undefined;
+  return {
+    intOrString: plan.intOrString,
+    fields: kept,
+    encodeOrder: [...kept].sort((a, b) => (a.tag >>> 3) - (b.tag >>> 3)),
+    byNumber,
+    depth: plan.depth,
+  };
+}
+
+/** Projected plans, by kind and paths; few (one per served kind), built on first use. */
+const projectedPlans = new Map<string, MessagePlan>();
+
+/**
+ * Decodes only the fields on `paths` (with apiVersion, kind and metadata's presence, as
+ * decodeObject gives them): for what reads a few fields of every change, such as a watch cache's
+ * selectors. The other fields are skipped by their wire length, not decoded, so a fault inside
+ * them is not seen here; decodeObject sees it.
+ */
+export function decodeProjected(kind: string, bytes: Uint8Array, paths: readonly string[]): ApiObject {
+  const id = `${kind}\0${paths.join('\0')}`;
+  let plan = projectedPlans.get(id);
+  if (plan === undefined) {
+    const split = [...paths, 'apiVersion', 'kind'].map((p) => p.split('.'));
+    plan = projectPlan(planOfKind(kind), split, kind);
+    projectedPlans.set(id, plan);
+  }
+  return decodeWithPlan(kind, plan, bytes);
+}
+
+function decodeWithPlan(kind: string, plan: MessagePlan, bytes: Uint8Array): ApiObject {
   let json: Plain;
   try {
     json = decodeMessage(plan, protobuf.Reader.create(bytes), undefined, 0) ?? {};
