@@ -10,19 +10,7 @@ import { FieldReader, type FieldRecord, commandFieldError, join } from './fields
 import { MAX_KEY_BYTES } from './keyspace.js';
 import { checkBranchWrites } from './txn-intervals.js';
 import { WIRE_BATCH_OVERHEAD_BYTES, WIRE_MAGIC, decodeWire, encodeWire, encodeWireBatch, isWireBatch } from './command-codec.js';
-export {
-  MAX_REQUEST_BYTES,
-  MAX_BATCH_TXNS,
-  MAX_BATCH_COMMAND_BYTES,
-  MAX_TXN_OPS,
-  MAX_TXN_DEPTH,
-  MAX_LEASE_TTL_SECONDS,
-  MAX_LEASE_ID,
-  NO_LEASE,
-  MAX_MEMBER_NAME_LENGTH,
-  MAX_MEMBER_CLIENT_URLS,
-  MAX_MEMBER_URL_LENGTH,
-} from './command-limits.js';
+export * from './command-limits.js';
 import {
   MAX_REQUEST_BYTES,
   MAX_BATCH_TXNS,
