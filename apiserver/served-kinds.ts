@@ -1,7 +1,7 @@
 // The kinds every master serves: the resource registry (apiserver/resources) and the protobuf codec
 // (proto/api) as the registry's KindHandlers.
 
-import { decodeObject, decodeProjected, encodeObject } from '../proto/api/codec.js';
+import { decodeObject, encodeObject, projectedDecoder } from '../proto/api/codec.js';
 import type { ApiObject } from '../proto/api/object.js';
 import { ALL_KINDS, type AnyObject } from '../proto/api/types.js';
 import { applyDefaults, kindInfo, selectableFields, validateObject } from './resources/kinds.js';
@@ -12,7 +12,7 @@ export function servedKinds(): ServedKind[] {
     const info = kindInfo(kind);
     // Field selector names are the fields' JSON paths (as in Kubernetes); with the labels, they are
     // all a watch cache reads of each change (served-kinds.test.ts checks it for every kind).
-    const selectionPaths = [...info.selectableFieldNames, 'metadata.labels'];
+    const decodeSelectable = projectedDecoder(kind, [...info.selectableFieldNames, 'metadata.labels']);
     return {
       kind,
       apiVersion: info.apiVersion,
@@ -22,7 +22,7 @@ export function servedKinds(): ServedKind[] {
       selectableFieldNames: info.selectableFieldNames,
       encode: (obj: ApiObject) => encodeObject(obj),
       decode: (raw: Uint8Array) => decodeObject(kind, raw),
-      decodeSelectable: (raw: Uint8Array) => decodeProjected(kind, raw, selectionPaths),
+      decodeSelectable,
       defaults: (obj: ApiObject) => applyDefaults(obj as AnyObject),
       validate: (obj: ApiObject, old?: ApiObject) => validateObject(obj as AnyObject, old as AnyObject | undefined),
       selectableFields: (obj: ApiObject) => selectableFields(obj as AnyObject),

@@ -833,24 +833,15 @@ function projectPlan(plan: MessagePlan, paths: readonly (readonly string[])[], w
   };
 }
 
-/** Projected plans, by kind and paths; few (one per served kind), built on first use. */
-const projectedPlans = new Map<string, MessagePlan>();
-
 /**
- * Decodes only the fields on `paths` (with apiVersion, kind and metadata's presence, as
- * decodeObject gives them): for what reads a few fields of every change, such as a watch cache's
- * selectors. The other fields are skipped by their wire length, not decoded, so a fault inside
- * them is not seen here; decodeObject sees it.
+ * A decoder of only the fields on `paths` (with apiVersion, kind and metadata's presence, as
+ * decodeObject gives them), its plan built once, here: for what reads a few fields of every
+ * change, such as a watch cache's selectors. The other fields are skipped by their wire length,
+ * not decoded, so a fault inside them is not seen here; decodeObject sees it.
  */
-export function decodeProjected(kind: string, bytes: Uint8Array, paths: readonly string[]): ApiObject {
-  const id = `${kind}\0${paths.join('\0')}`;
-  let plan = projectedPlans.get(id);
-  if (plan === undefined) {
-    const split = [...paths, 'apiVersion', 'kind'].map((p) => p.split('.'));
-    plan = projectPlan(planOfKind(kind), split, kind);
-    projectedPlans.set(id, plan);
-  }
-  return decodeWithPlan(kind, plan, bytes);
+export function projectedDecoder(kind: string, paths: readonly string[]): (bytes: Uint8Array) => ApiObject {
+  const plan = projectPlan(planOfKind(kind), [...paths, 'apiVersion', 'kind'].map((p) => p.split('.')), kind);
+  return (bytes) => decodeWithPlan(kind, plan, bytes);
 }
 
 function decodeWithPlan(kind: string, plan: MessagePlan, bytes: Uint8Array): ApiObject {

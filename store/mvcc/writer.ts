@@ -190,8 +190,13 @@ export class WriteTxn {
    */
   private compareHolds(compare: Compare): boolean {
     const range = keyRange(compare.key, compare.rangeEnd);
-    const single = range.kind === 'single' ? this.latest(compare.key) : undefined;
-    const kvs = range.kind === 'single' ? (single === undefined ? [] : [single]) : this.reader.liveKeyValues(range);
+    let kvs: readonly KeyValue[];
+    if (range.kind === 'single') {
+      const kv = this.latest(compare.key);
+      kvs = kv === undefined ? [] : [kv];
+    } else {
+      kvs = this.reader.liveKeyValues(range);
+    }
     if (kvs.length === 0) return compare.target !== 'value' && compareKeyValue(compare, ABSENT);
     return kvs.every((kv) => compareKeyValue(compare, kv));
   }
