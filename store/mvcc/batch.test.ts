@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { encodeCommand, putCommand, txnCommand } from './commands.js';
-import type { StoreChange } from './kv-store.js';
+import { type Command, CompareResult, CompareTarget, type RequestOp, deleteRangeCommand, encodeCommand, putCommand, rangeOp, txnCommand } from './commands.js';
+import { type MvccStore, type StoreChange, rejectsOnlyBeforeWriting } from './kv-store.js';
+import type { ApplyOutcome } from './responses.js';
 import { openTempStore, text, utf8, type TempStore } from './testing.js';
 
 let temp: TempStore | undefined;
@@ -36,5 +37,88 @@ describe('MvccStore.applyBatch', () => {
     await temp.reopen();
     expect(temp.store.appliedIndex).toBe(4);
     expect(text(temp.store.range({ key: utf8('a') }).kvs[0]?.value)).toBe('1');
+  });
+});
+
+/** A small deterministic PRNG, so a failure names a seed that reproduces it. */
+function prng(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Commands of every type over a few keys and leases, many of which are rejected (unknown lease, missing key, duplicate lease, future revision). */
+function randomCommand(next: () => number, revisionHint: number): Command {
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+  const key = (): Uint8Array => utf8(`/k${Math.floor(next() * 6)}`);
+  const lease = (): number => pick([0, 0, 1, 2, 3]);
+  const put = (k: Uint8Array): RequestOp => {
+    const ignoreValue = next() < 0.1;
+    return putCommand(k, utf8(ignoreValue ? '' : String(next())), { lease: lease(), ignoreValue, prevKv: next() < 0.3 });
+  };
+  const op = (k: Uint8Array): RequestOp =>
+    pick<() => RequestOp>([() => put(k), () => put(k), () => deleteRangeCommand(k), () => rangeOp(k, { revision: next() < 0.2 ? revisionHint + 5 : 0 })])();
+  // A txn's branch may not write one key twice: each op gets a key of its own.
+  const ops = (): RequestOp[] => ['/k0', '/k1', '/k2', '/k3', '/k4', '/k5'].filter(() => next() < 0.3).map((k) => op(utf8(k)));
+  switch (pick(['put', 'put', 'delete', 'txn', 'txn', 'batch', 'lease', 'revoke', 'compact'] as const)) {
+    case 'put': return put(key()) as Command;
+    case 'delete': return deleteRangeCommand(key(), { rangeEnd: next() < 0.3 ? utf8('/k9') : new Uint8Array(0) });
+    case 'txn': return txnCommand([{ key: key(), target: CompareTarget.Version, result: CompareResult.Greater, version: 0 }], ops(), ops());
+    case 'batch': return { type: 'batch', txns: Array.from({ length: 1 + Math.floor(next() * 3) }, () => txnCommand([], ops(), [])) };
+    case 'lease': return { type: 'leaseGrant', id: lease() || 1, ttl: 60 };
+    case 'revoke': return { type: 'leaseRevoke', id: lease() || 2 };
+    case 'compact': return { type: 'compact', revision: Math.max(1, revisionHint + Math.floor(next() * 4) - 2) };
+  }
+}
+
+/** Everything a reader can see: every key with its revisions, the leases, and the counters. */
+function visibleState(store: MvccStore): unknown {
+  const kvs = store.range({ key: utf8('\0'), rangeEnd: utf8('\0') }).kvs.map((kv) => ({ ...kv, key: text(kv.key), value: text(kv.value) }));
+  return { kvs, leases: store.leases(), revision: store.currentRevision, applied: store.appliedIndex };
+}
+
+describe('applying in one transaction against one at a time', () => {
+  // Inside a batch, commands that can only be rejected before they write run without a nested
+  // transaction of their own; applying the same entries one per transaction (each nested, as
+  // apply() does) is the reference. Outcomes and the state readers see must be identical.
+  for (const seed of [1, 2, 3, 4, 5, 6]) {
+    it(`gives the same outcomes and state (seed ${seed})`, async () => {
+      temp = openTempStore();
+      const reference = openTempStore();
+      try {
+        const next = prng(seed);
+        let index = 0;
+        for (let round = 0; round < 25; round++) {
+          const entries = Array.from({ length: 1 + Math.floor(next() * 12) }, () => ({
+            index: ++index,
+            bytes: encodeCommand(randomCommand(next, reference.store.currentRevision)),
+          }));
+          const batched = round % 2 === 0 ? temp.store.applyBatch(entries) : await temp.store.applyBatchAsync(entries);
+          const single = entries.map((e) => reference.store.applyEntry(e.index, e.bytes));
+          const shape = (o: ApplyOutcome): unknown => (o.status === 'rejected' ? { rejected: o.error.name } : o);
+          expect(batched.map(shape)).toEqual(single.map(shape));
+          expect(visibleState(temp.store)).toEqual(visibleState(reference.store));
+        }
+        expect(index).toBeGreaterThan(50);
+        await temp.reopen();
+        expect(visibleState(temp.store)).toEqual(visibleState(reference.store));
+      } finally {
+        await reference.dispose();
+      }
+    });
+  }
+
+  it('says which commands are rejected only before they write', () => {
+    expect(rejectsOnlyBeforeWriting(putCommand(utf8('/a'), utf8('1'), { lease: 7 }))).toBe(true);
+    expect(rejectsOnlyBeforeWriting({ type: 'leaseRevoke', id: 7 })).toBe(true);
+    expect(rejectsOnlyBeforeWriting({ type: 'batch', txns: [txnCommand([], [putCommand(utf8('/a'), utf8('1'), { lease: 7 })])] })).toBe(true);
+    expect(rejectsOnlyBeforeWriting(txnCommand([], [putCommand(utf8('/a'), utf8('1'))]))).toBe(true);
+    // A txn's second op may fail after its first wrote: it needs its own nested transaction.
+    expect(rejectsOnlyBeforeWriting(txnCommand([], [putCommand(utf8('/a'), utf8('1')), putCommand(utf8('/b'), utf8('2'), { lease: 7 })]))).toBe(false);
   });
 });

@@ -306,7 +306,11 @@ export class MvccStore {
   private applyValid(index: number, command: Command): ApplyOutcome {
     let execution: Execution;
     try {
-      execution = this.tables.root.transactionSync(() => this.execute(index, command));
+      // Inside an outer transaction (applyBatch), a command that can only be rejected before it
+      // writes needs no nested transaction of its own to roll back alone: there is nothing to undo.
+      execution = this.deferredChanges !== undefined && rejectsOnlyBeforeWriting(command)
+        ? this.execute(index, command)
+        : this.tables.root.transactionSync(() => this.execute(index, command));
     } catch (error) {
       if (error instanceof MvccError) return this.reject(index, error);
       throw error;
@@ -526,6 +530,17 @@ export class MvccStore {
  * given revision (compacted, or in the future), can be rejected. The registry's compare-and-put
  * and compare-and-delete txns cannot.
  */
+/**
+ * Whether every way the command can be rejected (an MvccError) comes before its first write, so a
+ * rejection leaves nothing to roll back. A single put checks its key and lease before writing;
+ * compact and the lease commands check before writing; a batch rolls back each of its txns alone
+ * and is never rejected as a whole. A txn qualifies only if none of its ops can be rejected, since
+ * an op may fail after an earlier one wrote.
+ */
+export function rejectsOnlyBeforeWriting(command: Command): boolean {
+  return command.type === 'txn' ? cannotBeRejected(command) : true;
+}
+
 export function cannotBeRejected(txn: TxnRequest): boolean {
   return txn.success.every(opCannotBeRejected) && txn.failure.every(opCannotBeRejected);
 }
