@@ -35,6 +35,8 @@ export interface ListOptions {
   /** "" (default) = consistent; "0" = the master's watch cache, possibly behind. */
   readonly resourceVersion?: string;
   readonly timeoutMs?: number;
+  /** How each item is decoded (default: whole). */
+  readonly decode?: ObjectDecoder;
 }
 
 export interface ListResult<T extends ApiObject> {
@@ -50,6 +52,8 @@ export interface WatchOptions {
   readonly resourceVersion?: string;
   readonly allowBookmarks?: boolean;
   readonly signal?: AbortSignal;
+  /** How each event's object is decoded (default: whole). */
+  readonly decode?: ObjectDecoder;
 }
 
 export interface DeleteOptions {
@@ -69,9 +73,16 @@ export interface ApiClientOptions {
 /** One item of a bulk call: the object written, or why not. */
 export type BulkItem<T extends ApiObject> = { readonly ok: true; readonly object: T } | { readonly ok: false; readonly error: RpcError };
 
-export function materialize<T extends ApiObject>(kind: string, stored: StoredObjectMsg | undefined | null): T {
+/**
+ * Turns an object's stored bytes into the object a caller keeps. The default is the whole object;
+ * a reader of a few fields of many objects (the scheduler's pod cache) may pass a projection
+ * (proto/api/codec.ts projectedDecoder), which skips the other fields instead of decoding them.
+ */
+export type ObjectDecoder = (kind: string, raw: Uint8Array) => ApiObject;
+
+export function materialize<T extends ApiObject>(kind: string, stored: StoredObjectMsg | undefined | null, decode: ObjectDecoder = decodeObject): T {
   if (stored === undefined || stored === null) throw new RpcError(StatusCode.INTERNAL, `the server answered without a ${kind}`);
-  const obj = decodeObject(kind, stored.raw);
+  const obj = decode(kind, stored.raw);
   return { ...obj, metadata: { ...obj.metadata, resourceVersion: String(stored.resourceVersion) } } as T;
 }
 
@@ -121,7 +132,7 @@ export class ApiClient {
       ),
     );
     return {
-      items: r.items.map((i) => materialize<T>(kind, i)),
+      items: r.items.map((i) => materialize<T>(kind, i, opts.decode)),
       resourceVersion: String(r.resourceVersion),
       ...(r.continue !== '' ? { continue: r.continue } : {}),
     };
@@ -232,7 +243,7 @@ export class ApiClient {
       opts.signal !== undefined ? { signal: opts.signal } : {},
     );
     for await (const ev of stream as AsyncIterable<WatchEventMsg>) {
-      yield { type: ev.type as WatchEventType, object: materialize<T>(kind, ev.object) };
+      yield { type: ev.type as WatchEventType, object: materialize<T>(kind, ev.object, opts.decode) };
     }
   }
 

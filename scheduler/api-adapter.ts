@@ -3,9 +3,10 @@
 // condition, create for Events, and get/create/update for the election Lease.
 
 import { LeaseConflictError, type LeaseApi } from '../client/leader-election.js';
-import type { ApiClient } from '../client/api-client.js';
+import type { ApiClient, ObjectDecoder } from '../client/api-client.js';
 import { Informer, type InformerOptions } from '../client/informer.js';
 import { RpcError, StatusCode, statusCodeName } from '../apiserver/rpc/status.js';
+import { projectedDecoder } from '../proto/api/codec.js';
 import type { Event, Lease, Node, Pod, PodCondition } from '../proto/api/types.js';
 import type { ObjectHandlers, SchedulerApi, Subscription } from './api.js';
 import type { BindOutcome, PodBinding } from './framework/interfaces.js';
@@ -26,8 +27,29 @@ function isNotFound(err: unknown): boolean {
 export class ApiClientSchedulerApi implements SchedulerApi {
   constructor(private readonly client: ApiClient, private readonly opts: ApiClientSchedulerApiOptions = {}) {}
 
+  /** Decodes only the pod fields the scheduler reads; undefined: whole pods. */
+  private podDecoder: ObjectDecoder | undefined;
+
+  /**
+   * From now on, pods are decoded with only `fields` (Framework.podFields); undefined: whole.
+   * Throws a CodecError naming a path that Pod does not have.
+   */
+  keepPodFields(fields: readonly string[] | undefined): void {
+    if (fields === undefined) {
+      this.podDecoder = undefined;
+      return;
+    }
+    const decode = projectedDecoder('Pod', fields);
+    this.podDecoder = (_kind, raw) => decode(raw);
+  }
+
   private subscribe<T extends Pod | Node>(kind: 'Pod' | 'Node', handlers: ObjectHandlers<T>): Subscription {
-    const informer = new Informer<T>(this.client, kind, { ...(this.opts.informer ?? {}), ...(this.opts.logger !== undefined ? { logger: this.opts.logger } : {}) });
+    const decode = kind === 'Pod' ? this.podDecoder : undefined;
+    const informer = new Informer<T>(this.client, kind, {
+      ...(this.opts.informer ?? {}),
+      ...(this.opts.logger !== undefined ? { logger: this.opts.logger } : {}),
+      ...(decode !== undefined ? { decode } : {}),
+    });
     informer.addHandlers({ onAdd: (o) => handlers.onAdd(o), onUpdate: (a, b) => handlers.onUpdate(a, b), onDelete: (o) => handlers.onDelete(o) });
     informer.start();
     return { synced: informer.waitForSync(), stop: () => void informer.stop() };

@@ -95,6 +95,9 @@ export async function runScheduler(opts: RunSchedulerOptions): Promise<RunningSc
 /** The scheduler of a master, against the cluster's API. */
 export async function runSchedulerWithClient(client: ApiClient, opts: Omit<RunSchedulerOptions, 'api'>): Promise<RunningScheduler & { api: ApiClientSchedulerApi }> {
   const api = new ApiClientSchedulerApi(client, opts.logger !== undefined ? { logger: opts.logger } : {});
-  const running = await runScheduler({ ...opts, api });
+  const framework = opts.framework ?? (await Framework.load(opts.profilePath, { binder: api }));
+  // The pod cache keeps only the fields the profile's plugins read.
+  api.keepPodFields(framework.podFields);
+  const running = await runScheduler({ ...opts, framework, api });
   return { ...running, api };
 }

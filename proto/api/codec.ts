@@ -808,14 +808,15 @@ export function decodeObject(kind: string, bytes: Uint8Array): ApiObject {
 /**
  * The plan of `plan` that keeps only the fields on `paths` (JSON names, e.g. spec.nodeName): a
  * field a path ends at is kept whole, one it passes through keeps only what the paths below it
- * name, and the decoder skips every other field as it skips unknown ones.
+ * name (for a list of messages, in every element: spec.containers.resources), and the decoder
+ * skips every other field as it skips unknown ones.
  */
 function projectPlan(plan: MessagePlan, paths: readonly (readonly string[])[], where: string): MessagePlan {
   const kept: FieldPlan[] = [];
   for (const f of plan.fields) {
     const through = paths.filter((p) => p[0] === f.jsonName);
     if (through.length === 0) continue;
-    const whole = through.some((p) => p.length === 1) || f.shape !== Shape.message;
+    const whole = through.some((p) => p.length === 1) || (f.shape !== Shape.message && f.shape !== Shape.repeatedMessage);
     kept.push(whole ? f : { ...f, message: projectPlan(f.message!, through.map((p) => p.slice(1)), `${where}.${f.jsonName}`) });
   }
   for (const p of paths) {

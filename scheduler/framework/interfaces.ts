@@ -37,6 +37,12 @@ export const ALL_CLUSTER_EVENTS: readonly ClusterEvent[] = Object.values(Cluster
 
 export interface Plugin {
   readonly name: string;
+  /**
+   * The pod fields (JSON paths, such as metadata.annotations) this plugin reads beyond
+   * SCHEDULER_POD_FIELDS. The scheduler keeps only those fields of each pod; a custom plugin that
+   * does not say gets whole pods (built-in plugins read only SCHEDULER_POD_FIELDS).
+   */
+  readonly podFields?: readonly string[];
   /** The events after which a pod this plugin rejected is worth retrying; absent: all of them. */
   eventsToRegister?(): readonly ClusterEvent[];
 }

@@ -30,6 +30,8 @@ export interface EnabledPlugin {
   readonly plugin: Plugin;
   readonly weight: number;
   readonly points: ReadonlySet<ExtensionPoint>;
+  /** One of BUILT_IN_PLUGINS (not a module, not a caller's registry): it reads only SCHEDULER_POD_FIELDS. */
+  readonly builtIn?: boolean;
 }
 
 export interface ResolveOptions {
@@ -107,7 +109,8 @@ export async function resolvePlugins(config: ProfileConfig, opts: ResolveOptions
     const plugin = checkPlugin(candidate, cfg, at, opts.source);
     if (plugin.name !== cfg.name) throw new ProfileError(opts.source, `${at}.name`, `the module's plugin is named ${JSON.stringify(plugin.name)}, not ${JSON.stringify(cfg.name)}`);
     const points = new Set(cfg.points ?? EXTENSION_POINTS.filter((p) => implementsPoint(plugin, p)));
-    enabled.push({ plugin, weight: cfg.weight, points });
+    const builtIn = cfg.path === undefined && opts.registry?.get(cfg.name) === undefined;
+    enabled.push({ plugin, weight: cfg.weight, points, builtIn });
   }
   if (!enabled.some((e) => e.points.has('bind'))) throw new ProfileError(opts.source, 'plugins', 'no plugin binds pods (add DefaultBinder)');
   return enabled;

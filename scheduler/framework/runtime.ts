@@ -30,6 +30,7 @@ import {
   type SnapshotView,
 } from './interfaces.js';
 import type { NodeInfo } from './node-info.js';
+import { SCHEDULER_POD_FIELDS } from './pod-fields.js';
 import { resolvePlugins, type ResolveOptions } from './registry.js';
 import { DEFAULT_PROFILE, readProfileFile, type ProfileConfig } from './profile.js';
 import { Code, SUCCESS, errorStatus, withPlugin, type Status } from './status.js';
@@ -50,10 +51,18 @@ export class Framework {
   readonly reservePlugins: readonly ReservePlugin[];
   readonly permitPlugins: readonly PermitPlugin[];
   readonly bindPlugins: readonly BindPlugin[];
+  /**
+   * The pod fields the plugins read (SCHEDULER_POD_FIELDS plus what custom plugins declare), or
+   * undefined when a plugin that is not built in declares none: it is given whole pods.
+   */
+  readonly podFields: readonly string[] | undefined;
   private readonly events = new Map<string, ReadonlySet<ClusterEvent>>();
   private scratch = new Float64Array(0);
 
-  constructor(config: Pick<ProfileConfig, 'schedulerName' | 'percentageOfNodesToScore'>, enabled: readonly { plugin: Plugin; weight: number; points: ReadonlySet<string> }[]) {
+  constructor(
+    config: Pick<ProfileConfig, 'schedulerName' | 'percentageOfNodesToScore'>,
+    enabled: readonly { plugin: Plugin; weight: number; points: ReadonlySet<string>; builtIn?: boolean }[],
+  ) {
     this.schedulerName = config.schedulerName;
     this.percentageOfNodesToScore = config.percentageOfNodesToScore;
     const at = <T extends Plugin>(point: string, guard: (p: Plugin) => p is T): T[] =>
@@ -67,6 +76,8 @@ export class Framework {
     this.permitPlugins = at('permit', isPermit);
     this.bindPlugins = at('bind', isBind);
     for (const e of enabled) this.events.set(e.plugin.name, new Set(e.plugin.eventsToRegister?.() ?? ALL_CLUSTER_EVENTS));
+    const undeclared = enabled.some((e) => e.builtIn !== true && e.plugin.podFields === undefined);
+    this.podFields = undeclared ? undefined : [...new Set([...SCHEDULER_POD_FIELDS, ...enabled.flatMap((e) => e.plugin.podFields ?? [])])];
   }
 
   /** The built-in default profile, or the profile in `path` (JSON or YAML). */
