@@ -3,12 +3,15 @@
 
 import { describe, expect, it } from 'vitest';
 import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
-import type { ApiClient, BulkItem, ListResult, WatchEvent, WatchOptions } from '../client/api-client.js';
+import type { ApiClient, BulkItem, ListOptions, ListResult, ObjectDecoder, WatchEvent, WatchOptions } from '../client/api-client.js';
 import { LeaseConflictError } from '../client/leader-election.js';
 import type { ApiObject } from '../proto/api/object.js';
 import type { Lease, Pod } from '../proto/api/types.js';
 import { ApiClientSchedulerApi } from './api-adapter.js';
 import { makePod } from './fixtures.js';
+import { SCHEDULER_POD_FIELDS } from './framework/pod-fields.js';
+import { benchPod } from '../bench/codec-objects.js';
+import { encodeObject } from '../proto/api/codec.js';
 
 class StubClient {
   calls: { method: string; args: unknown[] }[] = [];
@@ -43,10 +46,14 @@ class StubClient {
     if (this.bindResult instanceof RpcError) throw this.bindResult;
     return this.bindResult;
   }
-  async listAll<T extends ApiObject>(): Promise<ListResult<T>> {
+  /** The decoders the informer asked list and watch for, by kind. */
+  decoders: { call: string; kind: string; decode: ObjectDecoder | undefined }[] = [];
+  async listAll<T extends ApiObject>(kind: string, opts: ListOptions = {}): Promise<ListResult<T>> {
+    this.decoders.push({ call: 'list', kind, decode: opts.decode });
     return { items: this.listed as T[], resourceVersion: '10' };
   }
-  async *watch<T extends ApiObject>(_kind: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent<T>, void, undefined> {
+  async *watch<T extends ApiObject>(kind: string, opts: WatchOptions = {}): AsyncGenerator<WatchEvent<T>, void, undefined> {
+    this.decoders.push({ call: 'watch', kind, decode: opts.decode });
     for (const ev of this.events.splice(0)) yield ev as WatchEvent<T>;
     await new Promise<void>((resolve) => opts.signal?.addEventListener('abort', () => resolve(), { once: true }));
   }
@@ -117,5 +124,27 @@ describe('ApiClientSchedulerApi', () => {
     while (seen.length < 2) await new Promise((r) => setTimeout(r, 1));
     expect(seen).toEqual(['add a', 'update a → n1']);
     sub.stop();
+  });
+
+  it('lists and watches pods with the projection it was told to keep, nodes whole', async () => {
+    const { api, stub } = adapter();
+    api.keepPodFields(SCHEDULER_POD_FIELDS);
+    const pods = api.watchPods({ onAdd: () => {}, onUpdate: () => {}, onDelete: () => {} });
+    const nodes = api.watchNodes({ onAdd: () => {}, onUpdate: () => {}, onDelete: () => {} });
+    await Promise.all([pods.synced, nodes.synced]);
+    while (stub.decoders.length < 4) await new Promise((r) => setTimeout(r, 1));
+    const podDecoders = stub.decoders.filter((d) => d.kind === 'Pod');
+    expect(podDecoders.map((d) => d.call).sort()).toEqual(['list', 'watch']);
+    const bytes = encodeObject(benchPod);
+    for (const d of podDecoders) {
+      const pod = d.decode!('Pod', bytes) as Pod;
+      expect(pod.spec?.containers[0]?.resources).toEqual(benchPod.spec?.containers[0]?.resources);
+      expect(pod.spec?.containers[0]?.image).toBeUndefined();
+    }
+    expect(stub.decoders.filter((d) => d.kind === 'Node').every((d) => d.decode === undefined)).toBe(true);
+    // Asked for a field Pod does not have, it says which.
+    expect(() => api.keepPodFields(['spec.noSuchField'])).toThrow(/noSuchField/);
+    pods.stop();
+    nodes.stop();
   });
 });
