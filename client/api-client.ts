@@ -204,13 +204,25 @@ export class ApiClient {
     );
   }
 
-  async bulkBind<T extends ApiObject>(bindings: readonly { namespace: string; name: string; nodeName: string; uid?: string }[]): Promise<BulkItem<T>[]> {
-    return this.bulk('Pod', bindings, (chunk) =>
-      this.rpc.unaryTyped(ApiMethods.bulkBind, { bindings: chunk.map((b) => ({ namespace: b.namespace, name: b.name, nodeName: b.nodeName, uid: b.uid ?? '' })) }, { timeoutMs: this.timeoutMs }),
+  /** Binds pods to nodes; `decode` (default: whole) decodes each bound pod returned. */
+  async bulkBind<T extends ApiObject>(
+    bindings: readonly { namespace: string; name: string; nodeName: string; uid?: string }[],
+    opts: { decode?: ObjectDecoder } = {},
+  ): Promise<BulkItem<T>[]> {
+    return this.bulk(
+      'Pod',
+      bindings,
+      (chunk) => this.rpc.unaryTyped(ApiMethods.bulkBind, { bindings: chunk.map((b) => ({ namespace: b.namespace, name: b.name, nodeName: b.nodeName, uid: b.uid ?? '' })) }, { timeoutMs: this.timeoutMs }),
+      opts.decode,
     );
   }
 
-  private async bulk<I, T extends ApiObject>(kind: string, items: readonly I[], call: (chunk: readonly I[]) => Promise<BulkResponseMsg>): Promise<BulkItem<T>[]> {
+  private async bulk<I, T extends ApiObject>(
+    kind: string,
+    items: readonly I[],
+    call: (chunk: readonly I[]) => Promise<BulkResponseMsg>,
+    decode: ObjectDecoder = decodeObject,
+  ): Promise<BulkItem<T>[]> {
     const out: BulkItem<T>[] = [];
     for (let i = 0; i < items.length; i += MAX_BULK_ITEMS) {
       const r = await call(items.slice(i, i + MAX_BULK_ITEMS));
@@ -218,7 +230,7 @@ export class ApiClient {
         if (res.error !== undefined && res.error !== null && res.error.code !== 0) {
           out.push({ ok: false, error: RpcError.fromStatus({ code: res.error.code, message: res.error.message, reason: res.error.reason, violations: res.error.violations, metadata: {} }) });
         } else {
-          out.push({ ok: true, object: materialize<T>(kind, res.object) });
+          out.push({ ok: true, object: materialize<T>(kind, res.object, decode) });
         }
       }
     }

@@ -24,6 +24,10 @@ function isNotFound(err: unknown): boolean {
   return err instanceof RpcError && (err.code === StatusCode.NOT_FOUND || err.reason === 'NotFound');
 }
 
+/** What bulkBind's answer is decoded to: the bound pod's name, the rest of it skipped. */
+const boundPodName = projectedDecoder('Pod', ['metadata.name']);
+const decodeBoundPodName: ObjectDecoder = (_kind, raw) => boundPodName(raw);
+
 export class ApiClientSchedulerApi implements SchedulerApi {
   constructor(private readonly client: ApiClient, private readonly opts: ApiClientSchedulerApiOptions = {}) {}
 
@@ -65,7 +69,11 @@ export class ApiClientSchedulerApi implements SchedulerApi {
 
   async bulkBind(bindings: readonly PodBinding[]): Promise<readonly BindOutcome[]> {
     try {
-      const items = await this.client.bulkBind<Pod>(bindings.map((b) => ({ namespace: b.namespace, name: b.name, nodeName: b.nodeName, ...(b.uid !== undefined ? { uid: b.uid } : {}) })));
+      const items = await this.client.bulkBind<Pod>(
+        bindings.map((b) => ({ namespace: b.namespace, name: b.name, nodeName: b.nodeName, ...(b.uid !== undefined ? { uid: b.uid } : {}) })),
+        // Only each item's outcome is read: the bound pod arrives through the watch.
+        { decode: decodeBoundPodName },
+      );
       return bindings.map((_, i): BindOutcome => {
         const item = items[i];
         if (item === undefined) return { ok: false, reason: 'InternalError', message: 'bulkBind answered fewer results than bindings' };
