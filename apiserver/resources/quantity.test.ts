@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { QuantityError, compareQuantities, cpuMillis, formatQuantity, memoryBytes, parseQuantity, quantityProblem } from './quantity.js';
+import { MAX_PARSED_QUANTITIES, QuantityError, compareQuantities, cpuMillis, formatQuantity, memoryBytes, parseQuantity, parsedQuantityCount, quantityProblem } from './quantity.js';
 
 describe('parseQuantity', () => {
   it.each([
@@ -56,6 +56,16 @@ describe('parseQuantity', () => {
     expect(() => parseQuantity('1e19')).toThrow(/exponent/);
     expect(() => parseQuantity('8Ei')).toThrow(/too large/);
     expect(() => parseQuantity('1'.repeat(65))).toThrow(/longer than 64/);
+  });
+
+  it('remembers what it parsed, within its bound, and still refuses what it cannot parse', () => {
+    expect(parseQuantity('250m')).toBe(parseQuantity('250m'));
+    for (let i = 0; i < MAX_PARSED_QUANTITIES + 10; i++) {
+      expect(parseQuantity(`${i}Mi`).milli).toBe(BigInt(i) * 1024n * 1024n * 1000n);
+      expect(parsedQuantityCount()).toBeLessThanOrEqual(MAX_PARSED_QUANTITIES);
+    }
+    expect(() => parseQuantity('12x')).toThrow(QuantityError);
+    expect(() => parseQuantity('12x')).toThrow(QuantityError);
   });
 
   it('names the input in the error', () => {

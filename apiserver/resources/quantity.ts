@@ -36,7 +36,29 @@ function divideRoundingUp(numerator: bigint, denominator: bigint): bigint {
   return quotient * denominator === numerator ? quotient : quotient + (numerator < 0n ? -1n : 1n);
 }
 
+/**
+ * Parsed quantities by text. A cluster writes the same few ("250m", "512Mi") in every pod, and
+ * every create and update validates each of them: a hit skips the regular expression and the
+ * bigint arithmetic. Bounded: emptied when it holds this many.
+ */
+export const MAX_PARSED_QUANTITIES = 4096;
+const parsed = new Map<string, Quantity>();
+
+/** How many parsed quantities are remembered now (for tests). */
+export function parsedQuantityCount(): number {
+  return parsed.size;
+}
+
 export function parseQuantity(text: string): Quantity {
+  const known = parsed.get(text);
+  if (known !== undefined) return known;
+  const quantity = parseUncached(text);
+  if (parsed.size >= MAX_PARSED_QUANTITIES) parsed.clear();
+  parsed.set(text, quantity);
+  return quantity;
+}
+
+function parseUncached(text: string): Quantity {
   if (text.length === 0) throw new QuantityError(text, 'empty');
   if (text.length > MAX_QUANTITY_LENGTH) throw new QuantityError(text, `longer than ${MAX_QUANTITY_LENGTH} characters`);
   const match = QUANTITY_PATTERN.exec(text);
