@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Command, CompareResult, CompareTarget, type RequestOp, deleteRangeCommand, encodeCommand, putCommand, rangeOp, txnCommand } from './commands.js';
 import { type MvccStore, type StoreChange, rejectsOnlyBeforeWriting } from './kv-store.js';
 import type { ApplyOutcome } from './responses.js';
+import { Rng } from '../../raft/sim/rng.js';
 import { openTempStore, text, utf8, type TempStore } from './testing.js';
 
 let temp: TempStore | undefined;
@@ -39,18 +40,6 @@ describe('MvccStore.applyBatch', () => {
     expect(text(temp.store.range({ key: utf8('a') }).kvs[0]?.value)).toBe('1');
   });
 });
-
-/** A small deterministic PRNG, so a failure names a seed that reproduces it. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Commands of every type over a few keys and leases, many of which are rejected (unknown lease, missing key, duplicate lease, future revision). */
 function randomCommand(next: () => number, revisionHint: number): Command {
@@ -91,7 +80,8 @@ describe('applying in one transaction against one at a time', () => {
       temp = openTempStore();
       const reference = openTempStore();
       try {
-        const next = prng(seed);
+        const rng = new Rng(seed);
+        const next = (): number => rng.next();
         let index = 0;
         for (let round = 0; round < 25; round++) {
           const entries = Array.from({ length: 1 + Math.floor(next() * 12) }, () => ({
