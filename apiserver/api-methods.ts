@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { apiProtoDir } from '../proto/api/codec.js';
 import { serverStreamMethod, unaryMethod } from './rpc/typed.js';
+import { watchEventCodec } from './watch-event-codec.js';
 
 export const API_SERVICE = 'flotilla.api.v1.Resources';
 
@@ -137,7 +138,7 @@ export const ApiMethods = {
   patch: unaryMethod<PatchRequestMsg, ObjectResponseMsg>(m('Patch'), type('PatchRequest'), type('ObjectResponse')),
   delete: unaryMethod<DeleteRequestMsg, DeleteResponseMsg>(m('Delete'), type('DeleteRequest'), type('DeleteResponse')),
   bind: unaryMethod<BindRequestMsg, ObjectResponseMsg>(m('Bind'), type('BindRequest'), type('ObjectResponse')),
-  watch: serverStreamMethod<WatchRequestMsg, WatchEventMsg>(m('Watch'), type('WatchRequest'), type('WatchEvent')),
+  watch: serverStreamMethod<WatchRequestMsg, WatchEventMsg>(m('Watch'), type('WatchRequest'), type('WatchEvent'), watchEventCodec),
   bulkCreate: unaryMethod<BulkCreateRequestMsg, BulkResponseMsg>(m('BulkCreate'), type('BulkCreateRequest'), type('BulkResponse')),
   bulkUpdate: unaryMethod<BulkUpdateRequestMsg, BulkResponseMsg>(m('BulkUpdate'), type('BulkUpdateRequest'), type('BulkResponse')),
   bulkBind: unaryMethod<BulkBindRequestMsg, BulkResponseMsg>(m('BulkBind'), type('BulkBindRequest'), type('BulkResponse')),

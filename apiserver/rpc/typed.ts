@@ -45,6 +45,13 @@ export function unaryMethod<Req extends object, Res extends object>(name: string
   return { kind: 'unary', name, request: protobufCodec<Req>(request), response: protobufCodec<Res>(response) };
 }
 
-export function serverStreamMethod<Req extends object, Res extends object>(name: string, request: protobuf.Type, response: protobuf.Type): ServerStreamMethod<Req, Res> {
-  return { kind: 'serverStream', name, request: protobufCodec<Req>(request), response: protobufCodec<Res>(response) };
+/** `responseCodec`, when given, wraps the protobufjs codec of `response` (a hand-written fast path over it). */
+export function serverStreamMethod<Req extends object, Res extends object>(
+  name: string,
+  request: protobuf.Type,
+  response: protobuf.Type,
+  responseCodec?: (protobufjs: MessageCodec<Res>) => MessageCodec<Res>,
+): ServerStreamMethod<Req, Res> {
+  const plain = protobufCodec<Res>(response);
+  return { kind: 'serverStream', name, request: protobufCodec<Req>(request), response: responseCodec === undefined ? plain : responseCodec(plain) };
 }
