@@ -525,12 +525,6 @@ export class MvccStore {
 }
 
 /**
- * Whether applying the txn can never throw an MvccError, whatever the state: only a put with a
- * lease (which may not exist) or with ignoreValue/ignoreLease (the key may not), and a range at a
- * given revision (compacted, or in the future), can be rejected. The registry's compare-and-put
- * and compare-and-delete txns cannot.
- */
-/**
  * Whether every way the command can be rejected (an MvccError) comes before its first write, so a
  * rejection leaves nothing to roll back. A single put checks its key and lease before writing;
  * compact and the lease commands check before writing; a batch rolls back each of its txns alone
@@ -538,9 +532,31 @@ export class MvccStore {
  * an op may fail after an earlier one wrote.
  */
 export function rejectsOnlyBeforeWriting(command: Command): boolean {
-  return command.type === 'txn' ? cannotBeRejected(command) : true;
+  switch (command.type) {
+    case 'txn':
+      return cannotBeRejected(command);
+    case 'put':
+    case 'deleteRange':
+    case 'batch':
+    case 'compact':
+    case 'leaseGrant':
+    case 'leaseRevoke':
+    case 'memberPublish':
+      return true;
+    default: {
+      // A new command type must say which it is.
+      const unknown: never = command;
+      throw new Error(`unknown command ${JSON.stringify(unknown)}`);
+    }
+  }
 }
 
+/**
+ * Whether applying the txn can never throw an MvccError, whatever the state: only a put with a
+ * lease (which may not exist) or with ignoreValue/ignoreLease (the key may not), and a range at a
+ * given revision (compacted, or in the future), can be rejected. The registry's compare-and-put
+ * and compare-and-delete txns cannot.
+ */
 export function cannotBeRejected(txn: TxnRequest): boolean {
   return txn.success.every(opCannotBeRejected) && txn.failure.every(opCannotBeRejected);
 }
