@@ -11,6 +11,7 @@ import type { ObjectHandlers, Subscription } from '../api.js';
 import { FakeSchedulerApi } from '../fake-api.js';
 import { makeNode, makePod } from '../fixtures.js';
 import { Scheduler } from '../scheduler.js';
+import { waitUntil } from '../../nodeagent/test-support.js';
 import { Framework } from './runtime.js';
 import type { FilterPlugin, PodBinder } from './interfaces.js';
 import { SCHEDULER_POD_FIELDS } from './pod-fields.js';
@@ -109,14 +110,6 @@ class ProjectingApi extends FakeSchedulerApi {
   }
 }
 
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 describe('scheduling pods decoded with SCHEDULER_POD_FIELDS', () => {
   it('honours every field a built-in plugin reads', async () => {
     const api = new ProjectingApi(SCHEDULER_POD_FIELDS);
@@ -145,9 +138,9 @@ describe('scheduling pods decoded with SCHEDULER_POD_FIELDS', () => {
       api.createPod(makePod('elsewhere', { spec: { schedulerName: 'other-scheduler' } }));
       const node = (name: string): string | undefined => api.pods.get(`default/${name}`)?.spec?.nodeName;
       const unschedulable = (name: string): boolean => api.pods.get(`default/${name}`)?.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False') === true;
-      await until(() => ['tolerant', 'in-zone-a', 'big'].every((n) => node(n) !== undefined));
-      await until(() => ['apart-1', 'apart-2', 'apart-3'].filter((n) => node(n) !== undefined).length === 2 && ['apart-1', 'apart-2', 'apart-3'].some(unschedulable));
-      await until(() => unschedulable('big-init'));
+      await waitUntil('tolerant, in-zone-a and big bound', () => ['tolerant', 'in-zone-a', 'big'].every((n) => node(n) !== undefined));
+      await waitUntil('two apart pods bound, one unschedulable', () => ['apart-1', 'apart-2', 'apart-3'].filter((n) => node(n) !== undefined).length === 2 && ['apart-1', 'apart-2', 'apart-3'].some(unschedulable));
+      await waitUntil('big-init unschedulable', () => unschedulable('big-init'));
       expect(node('tolerant')).toBe('gpu');
       expect(node('in-zone-a')).toBe('zone-a');
       expect(node('big')).toBe('zone-a');

@@ -92,10 +92,15 @@ export async function resolvePlugins(config: ProfileConfig, opts: ResolveOptions
     const at = `plugins[${i}]`;
     const context: PluginContext = { args: cfg.args, ...(opts.binder !== undefined ? { binder: opts.binder } : {}) };
     let candidate: unknown;
+    // Only BUILT_IN_PLUGINS read nothing beyond SCHEDULER_POD_FIELDS (a module or a caller's
+    // registry may say more in Plugin.podFields).
+    let builtIn = false;
     if (cfg.path !== undefined) {
       candidate = await importPlugin({ ...cfg, path: cfg.path }, context, at, opts.source);
     } else {
-      const factory = opts.registry?.get(cfg.name) ?? BUILT_IN_PLUGINS.get(cfg.name);
+      const registered = opts.registry?.get(cfg.name);
+      builtIn = registered === undefined;
+      const factory = registered ?? BUILT_IN_PLUGINS.get(cfg.name);
       if (factory === undefined) {
         const known = [...(opts.registry?.keys() ?? []), ...BUILT_IN_PLUGINS.keys()];
         throw new ProfileError(opts.source, `${at}.name`, `unknown plugin ${JSON.stringify(cfg.name)} (built-in: ${known.join(', ')}; a custom plugin needs a path)`);
@@ -109,7 +114,6 @@ export async function resolvePlugins(config: ProfileConfig, opts: ResolveOptions
     const plugin = checkPlugin(candidate, cfg, at, opts.source);
     if (plugin.name !== cfg.name) throw new ProfileError(opts.source, `${at}.name`, `the module's plugin is named ${JSON.stringify(plugin.name)}, not ${JSON.stringify(cfg.name)}`);
     const points = new Set(cfg.points ?? EXTENSION_POINTS.filter((p) => implementsPoint(plugin, p)));
-    const builtIn = cfg.path === undefined && opts.registry?.get(cfg.name) === undefined;
     enabled.push({ plugin, weight: cfg.weight, points, builtIn });
   }
   if (!enabled.some((e) => e.points.has('bind'))) throw new ProfileError(opts.source, 'plugins', 'no plugin binds pods (add DefaultBinder)');
