@@ -18,7 +18,7 @@ import { RpcError, StatusCode } from '../apiserver/rpc/status.js';
 import { ApiClient, isReason } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
 import { runSchedulerWithClient } from '../scheduler/run.js';
-import { mastersCpuSeconds, mastersDuring, sampleMasters } from './masters.js';
+import { mastersCpuSecondsDuring, mastersDuring, sampleMasters, schedulersPeakRssMb } from './masters.js';
 import { processPeakRssMb } from './proc.js';
 import { TEST_API_TOKEN, TestCluster } from '../test/harness/cluster.js';
 
@@ -48,6 +48,8 @@ export interface ScheduleBenchResult {
   /** Each master's role, CPU seconds per 1,000 pods and GC pauses over the run (bench/masters.ts); null against a running cluster. */
   readonly masters: Record<string, unknown> | null;
   readonly mastersPeakRssMb: number | null;
+  /** The largest peak RSS of the masters' scheduler processes (cli/scheduler-process.ts). */
+  readonly schedulersPeakRssMb: number | null;
   readonly verified: boolean;
   readonly problems: readonly string[];
   /** Failed status flushes (each retried on the next tick) and failed lease renewals of the simulated agents. */
@@ -407,8 +409,9 @@ export async function scheduleBenchCommand(argv: readonly string[], out: NodeJS.
       podsPerSecondToRunning,
       p50CreateToBindMs: Math.round(percentile(latencies, 50)),
       p99CreateToBindMs: Math.round(percentile(latencies, 99)),
-      mastersCpuSeconds: mastersBefore !== undefined && mastersAfter !== undefined ? Number((mastersCpuSeconds(mastersAfter) - mastersCpuSeconds(mastersBefore)).toFixed(1)) : null,
+      mastersCpuSeconds: mastersBefore !== undefined && mastersAfter !== undefined ? Number(mastersCpuSecondsDuring(mastersBefore, mastersAfter).toFixed(1)) : null,
       mastersPeakRssMb: cluster !== undefined ? Math.round(pids().map(processPeakRssMb).reduce((a, b) => Math.max(a, b), 0)) : null,
+      schedulersPeakRssMb: mastersAfter !== undefined ? Math.round(schedulersPeakRssMb(mastersAfter)) : null,
       masters: mastersBefore !== undefined && mastersAfter !== undefined ? mastersDuring(mastersBefore, mastersAfter, podCount) : null,
       verified: problems.length === 0 && timeline.boundAt.size === podCount,
       problems,

@@ -7,6 +7,7 @@ import { upCommand } from './up.js';
 import { applyCommand, deleteCommand, describeCommand, getCommand } from './resources.js';
 import { agentCommand } from './agent.js';
 import { logsCommand } from './logs.js';
+import { schedulerCommand } from './scheduler.js';
 
 async function benchCommand(argv: readonly string[], out: NodeJS.WritableStream): Promise<number> {
   const [what, ...rest] = argv;
@@ -47,6 +48,8 @@ commands:
   logs POD [-n NS] [-c CONTAINER] [-f] [-p]
                                         a container's output, from its node's agent
     (the cluster: --server HOST:PORT,... --token T, or FLOTILLA_SERVER/FLOTILLA_TOKEN, or the lab in --dir)
+  scheduler [--server HOST:PORT,...] [--profile F]
+                                        run a scheduler (every master starts one of its own)
   agent --name NODE --masters HOST:PORT,... [--token T] [--containerd-address SOCK] [--simulated]
                                         run a node agent: pods bound to NODE as containers through containerd
   bench store [--clients N] [--value-size B] [--seconds S] [--against etcd]
@@ -84,6 +87,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await deleteCommand(rest, process.stdout);
       case 'logs':
         return await logsCommand(rest, process.stdout);
+      case 'scheduler':
+        return await schedulerCommand(rest);
       case 'agent':
         return await agentCommand(rest, process.stdout);
       case undefined:

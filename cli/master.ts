@@ -8,8 +8,7 @@ import { Master } from '../store/server.js';
 import { startEtcdFace } from '../store/etcd-face.js';
 import { randomBytes } from 'node:crypto';
 import { startApiFace, readApiTokens } from '../apiserver/face.js';
-import { ApiClient } from '../client/api-client.js';
-import { runSchedulerWithClient, type RunningScheduler } from '../scheduler/run.js';
+import { SchedulerProcess } from './scheduler-process.js';
 
 export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --listen HOST:PORT --peers NAME=HOST:PORT,... [options]
 
@@ -30,9 +29,6 @@ export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --lis
                           picks the active one)
   --scheduler-profile F   the scheduler's profile (JSON or YAML: plugins and weights)
 `;
-
-/** How long a stopping master waits for its scheduler to release the Lease. */
-export const SCHEDULER_STOP_TIMEOUT_MS = 2_000;
 
 export async function masterCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
@@ -95,18 +91,18 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
       api: (backend, m) => startApiFace(backend, { masterName: m.name, logger: m.logger, tokens: apiTokens }),
     },
   );
-  let scheduler: RunningScheduler | undefined;
-  let schedulerClient: ApiClient | undefined;
+  let scheduler: SchedulerProcess | undefined;
   if (values['no-scheduler'] !== true) {
-    schedulerClient = new ApiClient({ endpoints: [values.listen!], ...(apiTokens !== undefined ? { token: internalToken } : {}) });
-    scheduler = await runSchedulerWithClient(schedulerClient, {
+    scheduler = new SchedulerProcess({
+      endpoint: values.listen!,
+      ...(apiTokens !== undefined ? { token: internalToken } : {}),
       identity: `${name}-${randomBytes(4).toString('hex')}`,
-      // The Raft leader has the most work already: its scheduler lets a follower's take the Lease
-      // first (bench schedule: the master that led and scheduled ran at a full core, the others at 27%).
-      election: { deferWhile: () => master.backend.isLeader() === true },
+      isRaftLeader: () => master.backend.isLeader() === true,
       ...(values['scheduler-profile'] !== undefined ? { profilePath: values['scheduler-profile'] } : {}),
-      logger: jsonLogger(`scheduler/${name}`),
+      logger,
     });
+    const running = scheduler;
+    master.schedulerPid = () => running.pid;
   }
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
@@ -119,10 +115,7 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
   // The scheduler goes first and releases its Lease, so a standby takes over at once — if the
   // cluster can still commit that: when it cannot (the other masters are stopping too), the lease
   // simply expires, and the master must not hang waiting.
-  if (scheduler !== undefined) {
-    await Promise.race([scheduler.stop().catch(() => {}), new Promise((r) => setTimeout(r, SCHEDULER_STOP_TIMEOUT_MS).unref())]);
-  }
-  await schedulerClient?.close();
+  await scheduler?.stop();
   await master.close();
   return 0;
 }

@@ -27,6 +27,18 @@ export function colocatedPoolSize(processes: number, cores: number = availablePa
   return Math.max(1, Math.floor(cores / Math.max(1, processes)));
 }
 
+/** The young generation's semi-space size of a scheduler process (cli/scheduler-process.ts), MB. */
+export const SCHEDULER_SEMI_SPACE_MB = 64;
+
+/**
+ * Flags for node running a master's scheduler process: its young generation, and the worker pool
+ * its master was given (`masterExecArgv`), since it shares the master's share of the cores.
+ */
+export function schedulerNodeArgs(masterExecArgv: readonly string[] = process.execArgv): string[] {
+  const pool = masterExecArgv.filter((a) => a.startsWith('--v8-pool-size='));
+  return [`--max-semi-space-size=${SCHEDULER_SEMI_SPACE_MB}`, ...pool.slice(-1)];
+}
+
 /** Flags for node running a master, one of `processes` masters that share this machine. */
 export function masterNodeArgs(processes: number): string[] {
   return [`--max-semi-space-size=${MASTER_SEMI_SPACE_MB}`, `--v8-pool-size=${colocatedPoolSize(processes)}`];

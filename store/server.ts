@@ -85,6 +85,8 @@ export interface MasterStatusReport {
   readonly eventLoopDelayMs: LoopDelayMs;
   /** The garbage collector's pauses since the master started (every write and event waits them out). */
   readonly gcPausesMs: GcPausesMs;
+  /** The PID of this master's scheduler process, while one runs (benchmarks add its CPU to the master's). */
+  readonly schedulerPid?: number;
 }
 
 /** The event loop's delay, sampled every 20 ms for the master's whole life. */
@@ -138,6 +140,8 @@ export type EtcdFaceFactory = (backend: RaftBackend, host: string, port: number)
 
 export class Master {
   private handOffTried = false;
+  /** Where status() finds the PID of the master's scheduler process (cli/scheduler-process.ts). */
+  schedulerPid: () => number | undefined = () => undefined;
 
   private constructor(
     readonly config: MasterConfig,
@@ -327,6 +331,7 @@ export class Master {
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
       eventLoopDelayMs: loopDelay.read(),
       gcPausesMs: gcPauses.read(),
+      ...(this.schedulerPid() !== undefined ? { schedulerPid: this.schedulerPid() } : {}),
     };
   }
 

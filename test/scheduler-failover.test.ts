@@ -19,6 +19,14 @@ const POD_CPU = '100m';
 let cluster: TestCluster;
 let api: ApiClient;
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 beforeAll(async () => {
   // The production tick: CI runs several clusters at once on two cores (see api-cluster.test.ts).
@@ -54,6 +62,9 @@ test('kill -9 of the active scheduler\'s master mid-run: every pod bound once, n
   }, 30_000);
   const victim = cluster.members.find((m) => holder.startsWith(`${m.name}-`))!;
   const survivors = cluster.members.filter((m) => m !== victim).map((m) => m.name);
+  // The active scheduler is a process of its own, the victim master's child.
+  const victimScheduler = (await cluster.status(victim.name))?.schedulerPid;
+  expect(victimScheduler).toBeGreaterThan(0);
 
   // A watch on a surviving master records every change of each pod's nodeName.
   const watcher = cluster.api([survivors[0]!]);
@@ -93,6 +104,10 @@ test('kill -9 of the active scheduler\'s master mid-run: every pod bound once, n
     });
     expect(boundTo.size).toBeLessThan(PODS);
     await cluster.signal(victim.name, 'SIGKILL');
+    // Its scheduler process sees the master's channel close and exits: no orphan keeps running.
+    await eventually(async () => {
+      if (alive(victimScheduler!)) throw new Error(`scheduler process ${victimScheduler} outlived its master`);
+    }, 10_000);
 
     // The standby takes the lease once it expires (15 s) and binds the rest.
     await eventually(async () => {
@@ -113,3 +128,28 @@ test('kill -9 of the active scheduler\'s master mid-run: every pod bound once, n
     await Promise.all([creator.close(), watcher.close()]);
   }
 }, 180_000);
+
+test('a scheduler process that dies is started again by its master', async () => {
+  const member = cluster.members.find((m) => m.proc?.exitCode === null && m.proc.signalCode === null)!;
+  const first = await eventually(async () => {
+    const pid = (await cluster.status(member.name))?.schedulerPid;
+    if (pid === undefined) throw new Error(`${member.name} reports no scheduler process`);
+    return pid;
+  });
+  process.kill(first, 'SIGKILL');
+  const second = await eventually(async () => {
+    const pid = (await cluster.status(member.name))?.schedulerPid;
+    if (pid === undefined || pid === first) throw new Error(`${member.name} has not restarted its scheduler (pid ${pid})`);
+    return pid;
+  }, 15_000);
+  expect(alive(second)).toBe(true);
+  // A graceful stop of the cluster stops the scheduler processes too.
+  const pids = (await Promise.all(cluster.members.map((m) => cluster.status(m.name)))).flatMap((st) => (st?.schedulerPid === undefined ? [] : [st.schedulerPid]));
+  expect(pids.length).toBeGreaterThan(0);
+  await api.close();
+  await cluster.stop();
+  await eventually(async () => {
+    const left = pids.filter(alive);
+    if (left.length > 0) throw new Error(`scheduler processes ${left.join(', ')} outlived the cluster`);
+  }, 10_000);
+}, 60_000);
