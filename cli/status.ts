@@ -45,15 +45,17 @@ export async function statusCommand(argv: readonly string[], out: NodeJS.Writabl
     out.write(`no lab in ${values.dir ?? DEFAULT_LAB_DIR} (run \`flotilla up\`), and no --endpoints HOST:PORT,...\n`);
     return 2;
   }
-  const rows = [['NAME', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'REVISION', 'VOTERS']];
+  const rows = [['NAME', 'ADDRESS', 'ROLE', 'TERM', 'LEADER', 'COMMIT', 'APPLIED', 'REVISION', 'VOTERS', 'SCHEDULER']];
   let failures = 0;
   for (const ep of endpoints) {
     try {
       const s = await fetchStatus(ep);
-      rows.push([s.name, s.address, s.role, String(s.term), s.leaderName, String(s.commit), String(s.applied), String(s.revision), s.voters.join(',')]);
+      // The master's scheduler process (cli/scheduler-process.ts): its PID, or '-' when none runs.
+      const scheduler = s.schedulerPid === undefined ? '-' : `pid ${s.schedulerPid}`;
+      rows.push([s.name, s.address, s.role, String(s.term), s.leaderName, String(s.commit), String(s.applied), String(s.revision), s.voters.join(','), scheduler]);
     } catch (err) {
       failures++;
-      rows.push(['?', ep, `unreachable: ${(err as Error).message}`, '', '', '', '', '', '']);
+      rows.push(['?', ep, `unreachable: ${(err as Error).message}`, '', '', '', '', '', '', '']);
     }
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));

@@ -3,7 +3,9 @@
 // none was ever bound twice (a watch sees each pod's nodeName set once), and no node holds more
 // requests than its allocatable.
 
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { statusCommand } from '../cli/status.js';
 import { cpuMillis } from '../apiserver/resources/quantity.js';
 import type { ApiClient } from '../client/api-client.js';
 import type { Lease, Node, Pod } from '../proto/api/types.js';
@@ -143,6 +145,12 @@ test('a scheduler process that dies is started again by its master', async () =>
     return pid;
   }, 15_000);
   expect(alive(second)).toBe(true);
+  // `flotilla status` shows it.
+  let printed = '';
+  const out = new Writable({ write: (chunk: Buffer, _enc, done) => ((printed += chunk.toString()), done()) });
+  await statusCommand(['--endpoints', member.listen], out);
+  expect(printed).toMatch(/SCHEDULER/);
+  expect(printed).toContain(`pid ${second}`);
   // A graceful stop of the cluster stops the scheduler processes too.
   const pids = (await Promise.all(cluster.members.map((m) => cluster.status(m.name)))).flatMap((st) => (st?.schedulerPid === undefined ? [] : [st.schedulerPid]));
   expect(pids.length).toBeGreaterThan(0);
