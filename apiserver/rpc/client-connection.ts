@@ -1,6 +1,7 @@
 // One open WebSocket from the client to a server: stream ids, the calls waiting on them, and keepalive.
 
 import { WebSocket, type RawData } from 'ws';
+import { WriteCoalescer } from './coalesce.js';
 import { decodeServerFrame, encodeCall, encodeCancel, rawBytes } from './frame.js';
 import type { RpcLogger } from './log.js';
 import { RpcError, StatusCode, type WireStatus } from './status.js';
@@ -40,6 +41,7 @@ export class ClientConnection {
   private keepaliveTimer: unknown;
   private alive = true;
   private dropped = false;
+  private readonly coalescer: WriteCoalescer;
 
   constructor(
     private readonly ws: WebSocket,
@@ -49,6 +51,7 @@ export class ClientConnection {
     private readonly keepaliveIntervalMs: number,
     private readonly onGone: (conn: ClientConnection) => void,
   ) {
+    this.coalescer = new WriteCoalescer(ws);
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -73,6 +76,7 @@ export class ClientConnection {
     while (this.calls.has(id)) id = id >= MAX_STREAM_ID ? 1 : id + 1;
     this.nextStreamId = id >= MAX_STREAM_ID ? 1 : id + 1;
     this.calls.set(id, listener);
+    this.coalescer.hold();
     this.ws.send(encodeCall(id, method, payload, timeoutMs));
     return id;
   }
@@ -80,6 +84,7 @@ export class ClientConnection {
   /** Forgets the call and tells the server; its end frame, if it crosses ours, is ignored. */
   cancel(streamId: number): void {
     if (!this.calls.delete(streamId) || !this.open) return;
+    this.coalescer.hold();
     this.ws.send(encodeCancel(streamId));
   }
 

@@ -3,6 +3,7 @@
 // for a stream id after its end frame.
 
 import type { RawData, WebSocket } from 'ws';
+import { WriteCoalescer } from './coalesce.js';
 import { decodeClientFrame, encodeEnd, encodeMessage, rawBytes } from './frame.js';
 import { BUFFER_LOW_WATER_FRACTION, maxPayloadBytes, type RpcServerLimits } from './limits.js';
 import type { RateLimitedLog, RpcLogger } from './log.js';
@@ -106,6 +107,7 @@ export class ServerConnection {
   private closed = false;
   /** Cleared on each ping; a connection still without a pong at the next ping is dead. */
   alive = true;
+  private readonly coalescer: WriteCoalescer;
 
   constructor(
     private readonly ws: WebSocket,
@@ -113,6 +115,7 @@ export class ServerConnection {
     readonly peer: string,
     private readonly env: ConnectionEnvironment,
   ) {
+    this.coalescer = new WriteCoalescer(ws);
     ws.on('message', (data, isBinary) => this.onFrame(data, isBinary));
     ws.on('pong', () => {
       this.alive = true;
@@ -314,6 +317,7 @@ export class ServerConnection {
 
   private write(frame: Uint8Array): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
+    this.coalescer.hold();
     const bound = this.env.limits.maxConnectionBufferedBytes;
     if (!this.congested && this.ws.bufferedAmount + frame.byteLength <= bound) {
       this.ws.send(frame);
