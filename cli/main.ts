@@ -103,8 +103,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (err) {
     process.stderr.write(`flotilla ${command}: ${(err as Error).message}\n`);
-    if (command === 'master') {
-      // A master that failed to start must not linger with half-open sockets or timers.
+    if (command === 'master' || command === 'scheduler') {
+      // A master that failed to start must not linger with half-open sockets or timers, nor a
+      // scheduler whose master's IPC channel would keep it alive doing nothing (its master
+      // restarts it only once it has exited).
       process.exit(2);
     }
     return 2;

@@ -8,6 +8,7 @@ import { Master } from '../store/server.js';
 import { startEtcdFace } from '../store/etcd-face.js';
 import { randomBytes } from 'node:crypto';
 import { startApiFace, readApiTokens } from '../apiserver/face.js';
+import { Framework } from '../scheduler/framework/runtime.js';
 import { SchedulerProcess } from './scheduler-process.js';
 
 export const MASTER_USAGE = `usage: flotilla master --name NAME --data DIR --listen HOST:PORT --peers NAME=HOST:PORT,... [options]
@@ -58,6 +59,16 @@ export async function masterCommand(argv: readonly string[]): Promise<number> {
     }
   }
   const name = validateMemberName(values.name!);
+  // The scheduler process loads the profile itself; a bad one is refused here, before the master
+  // starts, rather than by a scheduler process that would exit and be restarted over and over.
+  if (values['no-scheduler'] !== true && values['scheduler-profile'] !== undefined) {
+    try {
+      await Framework.load(values['scheduler-profile']);
+    } catch (err) {
+      process.stderr.write(`flotilla master: --scheduler-profile: ${(err as Error).message}\n`);
+      return 2;
+    }
+  }
   const tickMs = values['tick-ms'] === undefined ? undefined : Number(values['tick-ms']);
   if (tickMs !== undefined && (!Number.isInteger(tickMs) || tickMs < 1 || tickMs > 10_000)) {
     process.stderr.write(`flotilla master: --tick-ms '${values['tick-ms']}' must be a whole number of milliseconds from 1 to 10000\n`);
