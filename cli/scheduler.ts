@@ -20,8 +20,13 @@ export const SCHEDULER_USAGE = `usage: flotilla scheduler [--server HOST:PORT,..
   --server LIST      the masters to call (or FLOTILLA_SERVER, or the lab in --dir)
   --token T          the API bearer token (or FLOTILLA_TOKEN)
   --profile F        the scheduler's profile (JSON or YAML: plugins and weights)
-  --identity ID      its name in the scheduler Lease (default: host-derived and random)
+  --identity ID      its name in the scheduler Lease (default: scheduler-<random hex>)
 `;
+
+/** A command line the scheduler cannot run with; main() prints it and exits. */
+export class SchedulerUsageError extends Error {
+  override readonly name = 'SchedulerUsageError';
+}
 
 /** What a master tells the scheduler process it started. */
 export interface SchedulerParentMessage {
@@ -41,14 +46,16 @@ export function parseParentMessage(message: unknown): SchedulerParentMessage | u
 export async function schedulerCommand(argv: readonly string[]): Promise<number> {
   const { values } = parseArgs({
     args: [...argv],
-    options: { ...CONNECT_OPTIONS, profile: { type: 'string' }, identity: { type: 'string' } },
+    options: { ...CONNECT_OPTIONS, profile: { type: 'string' }, identity: { type: 'string' }, help: { type: 'boolean', default: false } },
     strict: true,
   });
-  const identity = values.identity ?? `scheduler-${randomBytes(4).toString('hex')}`;
-  if (!/^[\x21-\x7e]{1,128}$/.test(identity)) {
-    process.stderr.write(`flotilla scheduler: --identity '${identity}' must be 1 to 128 printable characters without spaces\n`);
-    return 2;
+  if (values.help === true) {
+    process.stdout.write(SCHEDULER_USAGE);
+    return 0;
   }
+  const identity = values.identity ?? `scheduler-${randomBytes(4).toString('hex')}`;
+  // Thrown, not returned: main() then exits, which a child with its master's IPC channel open would not.
+  if (!/^[\x21-\x7e]{1,128}$/.test(identity)) throw new SchedulerUsageError(`--identity '${identity}' must be 1 to 128 printable characters without spaces\n${SCHEDULER_USAGE}`);
   const logger = jsonLogger(`scheduler/${identity}`);
   const client = connect(values);
   let masterLeads = false;
