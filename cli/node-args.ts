@@ -28,7 +28,17 @@
 // against 1,496 and 1,839 on 31.5 and 26.5. It costs memory: a busy master's RSS reaches about this
 // much before anything is collected (an idle one allocates little and stays small).
 
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * bin/flotilla.js, which the lab, the test and bench clusters and a master (for its scheduler)
+ * start: seen from dist/cli, or from cli/ when the sources run under the tests.
+ */
+export const FLOTILLA_BIN =
+  ['../../bin/flotilla.js', '../bin/flotilla.js'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p)) ??
+  fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
 
 /** The young generation's semi-space size of a master, MB. */
 export const MASTER_SEMI_SPACE_MB = 64;

@@ -9,16 +9,9 @@
 // each gets the young generation that suits it (cli/node-args.ts).
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from '../store/logger.js';
-import { schedulerNodeArgs } from './node-args.js';
+import { FLOTILLA_BIN, schedulerNodeArgs } from './node-args.js';
 import type { SchedulerParentMessage } from './scheduler.js';
-
-/** bin/flotilla.js, seen from dist/cli and from cli/ (sources run by tests). */
-export const FLOTILLA_BIN =
-  ['../../bin/flotilla.js', '../bin/flotilla.js'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p)) ??
-  fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
 
 /** How often the master's Raft role is looked at, to tell the scheduler when it changes. */
 export const ROLE_POLL_MS = 200;
@@ -93,7 +86,6 @@ export class SchedulerProcess {
     this.child = child;
     this.startedAt = performance.now();
     this.lastRole = undefined;
-    // A child that cannot take a message (gone, channel full) is told again at the next poll.
     child.on('error', (error) => this.opts.logger.warn('scheduler process error', { error: error.message }));
     child.once('spawn', () => this.tellRole(true));
     child.once('exit', (code, signal) => this.exited(child, code, signal));
@@ -107,6 +99,7 @@ export class SchedulerProcess {
     if (!force && leader === this.lastRole) return;
     const message: SchedulerParentMessage = { type: 'raft-role', leader };
     this.lastRole = leader;
+    // A child that cannot take the message (gone, channel full) is told again at the next poll.
     child.send(message, (error) => {
       if (error !== null && error !== undefined) this.lastRole = undefined;
     });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
 import { parseParentMessage } from './scheduler.js';
-import { FLOTILLA_BIN } from './scheduler-process.js';
+import { FLOTILLA_BIN } from './node-args.js';
 
 describe("the scheduler process's messages from its master", () => {
   test('a raft-role message is taken', () => {

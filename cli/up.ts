@@ -6,9 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { masterNodeArgs } from './node-args.js';
+import { FLOTILLA_BIN, masterNodeArgs } from './node-args.js';
 import { fetchStatus } from './status.js';
 import { DEFAULT_LAB_DIR, labLayout } from './lab.js';
 import { API_TOKEN_FILE, readLabApiToken } from './connect.js';
@@ -50,12 +49,11 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   writeFileSync(join(lab.dir, 'lab.json'), JSON.stringify(lab, null, 2));
   const resumed = lab.members.some((m) => existsSync(join(m.dataDir, 'data.mdb')));
 
-  const bin = fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
   const peers = lab.members.map((m) => `${m.name}=${m.listen}`).join(',');
   const children: ChildProcess[] = [];
   for (const m of lab.members) {
     const log = createWriteStream(m.logFile, { flags: 'a' });
-    const args = [bin, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--api-token-file', apiTokenFile];
+    const args = [FLOTILLA_BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcd, '--api-token-file', apiTokenFile];
     if (values['tick-ms'] !== undefined) args.push('--tick-ms', values['tick-ms']);
     const child = spawn(process.execPath, [...masterNodeArgs(lab.members.length), ...args], { env: { ...process.env, FLOTILLA_CLUSTER_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout?.pipe(log);
@@ -103,7 +101,7 @@ export async function upCommand(argv: readonly string[], out: NodeJS.WritableStr
   }
   out.write(`Flotilla lab ${resumed ? 'resumed from disk' : 'started'} in ${lab.dir}; leader ${leader}\n\n`);
   try {
-    agents = await startLabAgents(lab, bin, apiToken, out);
+    agents = await startLabAgents(lab, FLOTILLA_BIN, apiToken, out);
   } catch (err) {
     out.write(`no node agent: ${(err as Error).message}\n`);
   }

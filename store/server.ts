@@ -311,6 +311,7 @@ export class Master {
   status(): MasterStatusReport {
     const st = this.member.raft.status();
     const nameOf = (id: NodeId): string => this.backend.memberContext(id)?.name || id.toString(16);
+    const schedulerPid = this.schedulerPid();
     return {
       name: this.config.name,
       id: this.id.toString(16),
@@ -331,7 +332,7 @@ export class Master {
       memory: { rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed },
       eventLoopDelayMs: loopDelay.read(),
       gcPausesMs: gcPauses.read(),
-      ...(this.schedulerPid() !== undefined ? { schedulerPid: this.schedulerPid() } : {}),
+      ...(schedulerPid !== undefined ? { schedulerPid } : {}),
     };
   }
 

@@ -2,12 +2,11 @@
 // directory and log file. Only processes this harness started are signalled, by their PID.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, createWriteStream, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { masterNodeArgs } from '../../cli/node-args.js';
+import { FLOTILLA_BIN, masterNodeArgs } from '../../cli/node-args.js';
 import { fetchStatus } from '../../cli/status.js';
 import { StoreClient } from '../../store/client.js';
 import { NativeStoreClient } from '../../store/native/client.js';
@@ -17,10 +16,6 @@ import type { MasterStatusReport } from '../../store/server.js';
 /** How long a master gets to stop cleanly before the harness kills it. */
 const STOP_GRACE_MS = 10_000;
 
-/** bin/flotilla.js, seen from the sources (test/harness) and from dist/test/harness. */
-const BIN = ['../../bin/flotilla.js', '../../../bin/flotilla.js']
-  .map((p) => fileURLToPath(new URL(p, import.meta.url)))
-  .find((p) => existsSync(p)) ?? fileURLToPath(new URL('../../bin/flotilla.js', import.meta.url));
 
 export interface HarnessMember {
   readonly name: string;
@@ -140,7 +135,7 @@ export class TestCluster {
 
   private spawn(m: HarnessMember, join = false): void {
     const peers = this.members.map((x) => `${x.name}=${x.listen}`).join(',');
-    const args = [BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcdListen ?? m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
+    const args = [FLOTILLA_BIN, 'master', '--name', m.name, '--data', m.dataDir, '--listen', m.listen, '--peers', peers, '--etcd-listen', m.etcdListen ?? m.etcd, '--tick-ms', String(this.opts.tickMs ?? 20)];
     if (join) args.push('--join');
     if (this.opts.snapshotEvery !== undefined) args.push('--snapshot-every', String(this.opts.snapshotEvery));
     if (this.opts.faultInjection === true) args.push('--enable-fault-injection');
